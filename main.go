@@ -1,0 +1,208 @@
+// Command wxlogin is the login backend for WeChat mini-programs.
+//
+// A mini-program calls wx.login(), POSTs the code to /openid, and gets the
+// user's openid (and unionid) back from WeChat's code2Session, plus a signed
+// login token when TOKEN_SECRET is set. The AppSecret and session_key never
+// leave the process.
+//
+// Usage:
+//
+//	wxlogin -mock                                  # try it: a fake WeChat built in
+//	WX_APPID=wx… WX_SECRET_FILE=/run/secrets/wx wxlogin
+//	wxlogin -healthcheck                           # probe a running instance
+//
+// Settings come from environment variables, most with a flag too; see
+// README.md or wxlogin -h.
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+	"time"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args, os.Getenv, os.Stderr)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "wxlogin:", err)
+		if _, ok := errors.AsType[*configError](err); ok {
+			os.Exit(2)
+		}
+		os.Exit(1)
+	}
+}
+
+// Server timeouts: a slow or idle client cannot pin a connection.
+const (
+	readHeaderTimeout = 10 * time.Second
+	readTimeout       = 30 * time.Second // headers and body
+	idleTimeout       = 120 * time.Second
+	maxHeaderBytes    = 16 << 10
+	healthcheckWait   = 5 * time.Second
+)
+
+// run is the whole program: it reads the configuration, builds the server
+// and serves until ctx is done, then shuts down gracefully. A *configError
+// means bad settings (exit 2); any other error exits 1.
+func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+	cfg, err := loadConfig(args[1:], getenv, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if cfg.Version {
+		fmt.Fprintln(stderr, "wxlogin", version())
+		return nil
+	}
+	if cfg.Healthcheck {
+		return healthcheck(ctx, cfg)
+	}
+
+	logger := newLogger(cfg, stderr)
+	for _, w := range cfg.Warnings {
+		logger.Warn(w)
+	}
+	if cfg.Mock {
+		stopMock, err := startMock(&cfg)
+		if err != nil {
+			return err
+		}
+		defer stopMock()
+		logger.Warn("mock mode: logins go to a fake WeChat built into this process and every openid is fake; never use it in production",
+			"appid", cfg.AppID, "fake_wechat", cfg.BaseURL)
+	}
+
+	wx := newWXClient(cfg.BaseURL, cfg.AppID, cfg.Secret, cfg.Timeout, cfg.MaxInflight)
+	srv := &http.Server{
+		Handler:           newServer(logger, wx, cfg.MaxInflight),
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		// Long enough for the body, a login's whole upstream work, and the answer.
+		WriteTimeout:   readTimeout + cfg.Timeout + 5*time.Second,
+		IdleTimeout:    idleTimeout,
+		MaxHeaderBytes: maxHeaderBytes,
+		ErrorLog:       slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	logger.Info("listening", "addr", ln.Addr().String(), "version", version(),
+		"mock", cfg.Mock, "wechat", cfg.BaseURL, "max_inflight", cfg.MaxInflight)
+
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	select {
+	case err := <-served:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+
+	// A fresh context: ctx is already done, and Shutdown given a done
+	// context would drain nothing.
+	logger.Info("shutting down", "grace", cfg.ShutdownTimeout.String())
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		srv.Close()
+		return fmt.Errorf("shutdown: requests still in flight after %v, closed them", cfg.ShutdownTimeout)
+	}
+	logger.Info("stopped")
+	return nil
+}
+
+func newLogger(cfg Config, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
+	if cfg.LogFormat == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// startMock serves the fake WeChat on a loopback port and points cfg at it,
+// so that mock logins take the same client path as real ones.
+func startMock(cfg *Config) (stop func(), err error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("mock wechat: %w", err)
+	}
+	srv := &http.Server{Handler: mockWeChat(cfg.AppID, mockSecret), ReadHeaderTimeout: readHeaderTimeout}
+	go srv.Serve(ln)
+	cfg.BaseURL = "http://" + ln.Addr().String()
+	cfg.Secret = mockSecret
+	return func() { srv.Close() }, nil
+}
+
+// healthcheck calls /healthz on this instance's port and reports whether it
+// answered 200, so that an image without curl can have a HEALTHCHECK.
+func healthcheck(ctx context.Context, cfg Config) error {
+	host, port, err := net.SplitHostPort(cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("healthcheck: %w", err)
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	scheme, tr := "http", &http.Transport{Proxy: nil}
+	if cfg.TLSCert != "" {
+		// It is our own process on the same machine: no name to verify.
+		scheme, tr.TLSClientConfig = "https", &tls.Config{InsecureSkipVerify: true}
+	}
+	ctx, cancel := context.WithTimeout(ctx, healthcheckWait)
+	defer cancel()
+	url := scheme + "://" + net.JoinHostPort(host, port) + "/healthz"
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return fmt.Errorf("healthcheck: %w", err)
+	}
+	resp, err := (&http.Client{Transport: tr}).Do(req)
+	if err != nil {
+		return fmt.Errorf("healthcheck: %w", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("healthcheck: %s answered %s", url, resp.Status)
+	}
+	return nil
+}
+
+// version is the module version and VCS revision the binary was built from.
+func version() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
+	}
+	v, rev, dirty := bi.Main.Version, "", ""
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			if s.Value == "true" {
+				dirty = "-dirty"
+			}
+		}
+	}
+	if len(rev) > 12 {
+		rev = rev[:12]
+	}
+	if rev != "" {
+		return v + " " + rev + dirty
+	}
+	return v
+}
