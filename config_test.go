@@ -1,0 +1,176 @@
+package main
+
+import (
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// envOf turns a map into a getenv.
+func envOf(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func writeFile(t *testing.T, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+var realEnv = map[string]string{"WX_APPID": "wx123", "WX_SECRET": "sekret"}
+
+func with(base map[string]string, kv ...string) map[string]string {
+	m := map[string]string{}
+	for k, v := range base {
+		m[k] = v
+	}
+	for i := 0; i < len(kv); i += 2 {
+		m[kv[i]] = kv[i+1]
+	}
+	return m
+}
+
+func TestConfigDefaults(t *testing.T) {
+	t.Parallel()
+	c, err := loadConfig(nil, envOf(realEnv), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Config{AppID: "wx123", Secret: "sekret", Addr: ":2020", BaseURL: "https://api.weixin.qq.com",
+		Timeout: 5 * time.Second, MaxInflight: 512, TokenTTL: 2 * time.Hour, ShutdownTimeout: 10 * time.Second,
+		LogFormat: "json", LogLevel: slog.LevelInfo}
+	if c.AppID != want.AppID || c.Secret != want.Secret || c.Addr != want.Addr || c.BaseURL != want.BaseURL ||
+		c.Timeout != want.Timeout || c.MaxInflight != want.MaxInflight || c.TokenTTL != want.TokenTTL ||
+		c.ShutdownTimeout != want.ShutdownTimeout || c.LogFormat != want.LogFormat || c.LogLevel != want.LogLevel ||
+		c.Mock || len(c.TokenKeys) != 0 || len(c.Warnings) != 0 {
+		t.Errorf("loadConfig = %+v, want %+v", c, want)
+	}
+}
+
+func TestConfigValues(t *testing.T) {
+	t.Parallel()
+	key1, key2 := strings.Repeat("k", 32), strings.Repeat("q", 40)
+	tests := []struct {
+		name  string
+		args  []string
+		env   map[string]string
+		check func(Config) bool
+	}{
+		{"PORT", nil, with(realEnv, "PORT", "8080"), func(c Config) bool { return c.Addr == ":8080" }},
+		{"ADDR beats PORT", nil, with(realEnv, "PORT", "8080", "ADDR", "127.0.0.1:9"), func(c Config) bool { return c.Addr == "127.0.0.1:9" }},
+		{"flag beats ADDR", []string{"-addr", ":7"}, with(realEnv, "ADDR", ":9"), func(c Config) bool { return c.Addr == ":7" }},
+		{"flag beats WX_APPID", []string{"-appid", "wxflag"}, realEnv, func(c Config) bool { return c.AppID == "wxflag" }},
+		{"secret file trimmed", nil, map[string]string{"WX_APPID": "a", "WX_SECRET_FILE": writeFile(t, "  s3cr3t \n")}, func(c Config) bool { return c.Secret == "s3cr3t" }},
+		{"-secret-file", []string{"-secret-file", writeFile(t, "fromfile\n")}, map[string]string{"WX_APPID": "a"}, func(c Config) bool { return c.Secret == "fromfile" }},
+		{"base URL trailing slash", nil, with(realEnv, "WX_API_BASE_URL", "https://gw.example/wx/"), func(c Config) bool { return c.BaseURL == "https://gw.example/wx" }},
+		{"http base URL warns", nil, with(realEnv, "WX_API_BASE_URL", "http://gw:8080"), func(c Config) bool { return c.BaseURL == "http://gw:8080" && len(c.Warnings) == 1 }},
+		{"durations", []string{"-wx-timeout", "1500ms"}, with(realEnv, "WX_TIMEOUT", "9s", "TOKEN_TTL", "1s", "SHUTDOWN_TIMEOUT", "0s"), func(c Config) bool {
+			return c.Timeout == 1500*time.Millisecond && c.TokenTTL == time.Second && c.ShutdownTimeout == 0
+		}},
+		{"max inflight", nil, with(realEnv, "MAX_INFLIGHT", "3"), func(c Config) bool { return c.MaxInflight == 3 }},
+		{"mock needs nothing", nil, map[string]string{"WX_MOCK": "yes"}, func(c Config) bool { return c.Mock && c.AppID == "wxmock" }},
+		{"-mock", []string{"-mock"}, nil, func(c Config) bool { return c.Mock }},
+		{"-mock=false beats WX_MOCK", []string{"-mock=false"}, with(realEnv, "WX_MOCK", "1"), func(c Config) bool { return !c.Mock }},
+		{"WX_MOCK=TRUE", nil, map[string]string{"WX_MOCK": "TRUE"}, func(c Config) bool { return c.Mock }},
+		{"WX_MOCK=0", nil, with(realEnv, "WX_MOCK", "0"), func(c Config) bool { return !c.Mock }},
+		{"mock keeps its AppID", nil, map[string]string{"WX_MOCK": "1", "WX_APPID": "wxmine"}, func(c Config) bool { return c.AppID == "wxmine" }},
+		{"mock ignores secret and base URL", nil, map[string]string{"WX_MOCK": "1", "WX_SECRET": "s", "WX_API_BASE_URL": "not a url"}, func(c Config) bool {
+			return c.Secret == "" && len(c.Warnings) == 2
+		}},
+		{"token keys trimmed", nil, with(realEnv, "TOKEN_SECRET", " "+key1+" , "+key2), func(c Config) bool {
+			return len(c.TokenKeys) == 2 && string(c.TokenKeys[0]) == key1 && string(c.TokenKeys[1]) == key2
+		}},
+		{"token key file", nil, with(realEnv, "TOKEN_SECRET_FILE", writeFile(t, key1+"\n")), func(c Config) bool {
+			return len(c.TokenKeys) == 1 && string(c.TokenKeys[0]) == key1
+		}},
+		{"text logs at debug", nil, with(realEnv, "LOG_FORMAT", "TEXT", "LOG_LEVEL", "Debug"), func(c Config) bool {
+			return c.LogFormat == "text" && c.LogLevel == slog.LevelDebug
+		}},
+		{"TLS pair", nil, with(realEnv, "TLS_CERT_FILE", "c.pem", "TLS_KEY_FILE", "k.pem"), func(c Config) bool { return c.TLSCert == "c.pem" && c.TLSKey == "k.pem" }},
+		{"-healthcheck", []string{"-healthcheck"}, realEnv, func(c Config) bool { return c.Healthcheck }},
+	}
+	for _, tt := range tests {
+		c, err := loadConfig(tt.args, envOf(tt.env), io.Discard)
+		if err != nil {
+			t.Errorf("%s: loadConfig: %v", tt.name, err)
+			continue
+		}
+		if !tt.check(c) {
+			t.Errorf("%s: loadConfig = %+v", tt.name, c)
+		}
+	}
+}
+
+// TestConfigErrors checks that every bad setting stops startup with an
+// error that names the variable, or the flag when it came from one.
+func TestConfigErrors(t *testing.T) {
+	t.Parallel()
+	short := strings.Repeat("k", 31)
+	tests := []struct {
+		args []string
+		env  map[string]string
+		name string // what the error must start with
+	}{
+		{nil, map[string]string{"WX_SECRET": "s"}, "WX_APPID"},
+		{nil, map[string]string{"WX_APPID": "a"}, "WX_SECRET"},
+		{nil, map[string]string{"WX_APPID": "a", "WX_SECRET_FILE": "/nonexistent/secret"}, "WX_SECRET_FILE"},
+		{[]string{"-secret-file", "/nonexistent/secret"}, map[string]string{"WX_APPID": "a"}, "-secret-file"},
+		{nil, map[string]string{"WX_APPID": "a", "WX_SECRET_FILE": writeFile(t, " \n\t")}, "WX_SECRET_FILE"},
+		{nil, with(realEnv, "WX_SECRET_FILE", writeFile(t, "x")), "WX_SECRET"},
+		{nil, with(realEnv, "WX_API_BASE_URL", "api.weixin.qq.com"), "WX_API_BASE_URL"},
+		{nil, with(realEnv, "WX_API_BASE_URL", "ftp://x"), "WX_API_BASE_URL"},
+		{nil, with(realEnv, "WX_API_BASE_URL", "https://"), "WX_API_BASE_URL"},
+		{nil, with(realEnv, "WX_API_BASE_URL", "https://x/?a=b"), "WX_API_BASE_URL"},
+		{[]string{"-wx-base-url", "/relative"}, realEnv, "-wx-base-url"},
+		{nil, with(realEnv, "WX_TIMEOUT", "5"), "WX_TIMEOUT"},
+		{nil, with(realEnv, "WX_TIMEOUT", "0s"), "WX_TIMEOUT"},
+		{nil, with(realEnv, "WX_TIMEOUT", "-1s"), "WX_TIMEOUT"},
+		{[]string{"-wx-timeout", "soon"}, realEnv, "-wx-timeout"},
+		{nil, with(realEnv, "TOKEN_TTL", "0"), "TOKEN_TTL"},
+		{nil, with(realEnv, "TOKEN_TTL", "500ms"), "TOKEN_TTL"},
+		{nil, with(realEnv, "SHUTDOWN_TIMEOUT", "-1s"), "SHUTDOWN_TIMEOUT"},
+		{nil, with(realEnv, "MAX_INFLIGHT", "0"), "MAX_INFLIGHT"},
+		{nil, with(realEnv, "MAX_INFLIGHT", "many"), "MAX_INFLIGHT"},
+		{[]string{"-max-inflight", "-3"}, realEnv, "-max-inflight"},
+		{nil, with(realEnv, "PORT", "http"), "PORT"},
+		{nil, with(realEnv, "PORT", "70000"), "PORT"},
+		{nil, with(realEnv, "ADDR", "2020"), "ADDR"},
+		{nil, with(realEnv, "ADDR", ":http-alt"), "ADDR"},
+		{nil, with(realEnv, "WX_MOCK", "on"), "WX_MOCK"},
+		{nil, with(realEnv, "TOKEN_SECRET", short), "TOKEN_SECRET"},
+		{nil, with(realEnv, "TOKEN_SECRET", strings.Repeat("k", 32)+","), "TOKEN_SECRET"},
+		{nil, with(realEnv, "TOKEN_SECRET_FILE", writeFile(t, short)), "TOKEN_SECRET_FILE"},
+		{nil, with(realEnv, "TOKEN_SECRET", strings.Repeat("k", 32), "TOKEN_SECRET_FILE", writeFile(t, strings.Repeat("k", 32))), "TOKEN_SECRET"},
+		{nil, with(realEnv, "TOKEN_SECRET_FILE", "/nonexistent"), "TOKEN_SECRET_FILE"},
+		{nil, with(realEnv, "TLS_CERT_FILE", "c.pem"), "TLS_KEY_FILE"},
+		{[]string{"-tls-key", "k.pem"}, realEnv, "TLS_CERT_FILE: required when -tls-key"},
+		{nil, with(realEnv, "LOG_FORMAT", "xml"), "LOG_FORMAT"},
+		{nil, with(realEnv, "LOG_LEVEL", "verbose"), "LOG_LEVEL"},
+		{[]string{"-log-level", "loud"}, realEnv, "-log-level"},
+		{[]string{"-no-such-flag"}, realEnv, "flag provided but not defined: -no-such-flag"},
+		{[]string{"-mock=maybe"}, nil, "invalid boolean value"},
+		{[]string{"extra"}, realEnv, "unexpected argument"},
+	}
+	for _, tt := range tests {
+		_, err := loadConfig(tt.args, envOf(tt.env), io.Discard)
+		var ce *configError
+		if !errors.As(err, &ce) {
+			t.Errorf("loadConfig(%q, %v) = %v, want a *configError", tt.args, tt.env, err)
+			continue
+		}
+		if !strings.HasPrefix(err.Error(), tt.name) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("loadConfig(%q, %v) = %q, want one line starting %q", tt.args, tt.env, err, tt.name)
+		}
+		if strings.Contains(err.Error(), short) || strings.Contains(err.Error(), "sekret") {
+			t.Errorf("loadConfig error %q shows a secret", err)
+		}
+	}
+}
