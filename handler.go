@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 )
@@ -27,9 +28,11 @@ const (
 
 // newServer builds the whole HTTP API. Every dependency is an argument, so
 // a test can build a complete server in one line.
-func newServer(logger *slog.Logger, wx *wxClient, maxInflight int) http.Handler {
+// tok is nil when tokens are off.
+func newServer(logger *slog.Logger, wx *wxClient, tok *tokens, maxInflight int) http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("/openid", handleOpenID(wx, maxInflight))
+	mux.Handle("/openid", handleOpenID(wx, tok, maxInflight))
+	mux.Handle("/session", handleSession(tok))
 	mux.Handle("/healthz", handleHealthz())
 	mux.Handle("/", handleNotFound())
 	return logRequests(logger, mux)
@@ -42,6 +45,8 @@ type apiError struct {
 	code    string
 	message string
 	allow   string // the Allow header of a 405
+	// challenge is the WWW-Authenticate header of a 401 for a token.
+	challenge string
 }
 
 func (e *apiError) Error() string { return e.code + ": " + e.message }
@@ -51,6 +56,13 @@ var (
 	errOverload  = &apiError{status: http.StatusServiceUnavailable, code: "unavailable", message: "too many logins in flight; retry shortly"}
 	errTooLarge  = &apiError{status: http.StatusRequestEntityTooLarge, code: "request_too_large", message: "the request body is over 4 KiB"}
 	errMediaType = &apiError{status: http.StatusUnsupportedMediaType, code: "unsupported_media_type", message: "send the code as application/json, e.g. {\"code\":\"...\"}"}
+)
+
+// Token failures. A request without any credentials gets a challenge with
+// no error attribute (RFC 6750 §3.1); a bad token gets error="invalid_token".
+var (
+	errNoToken  = &apiError{status: http.StatusUnauthorized, code: "invalid_token", message: "send the login token as Authorization: Bearer <token>", challenge: "Bearer"}
+	errBadToken = &apiError{status: http.StatusUnauthorized, code: "invalid_token", message: "the token is malformed, tampered with or expired; log in again", challenge: `Bearer error="invalid_token"`}
 )
 
 func methodNotAllowed(allow string) *apiError {
@@ -67,6 +79,9 @@ func clientError(err error) *apiError {
 	var ae *apiError
 	if errors.As(err, &ae) {
 		return ae
+	}
+	if errors.Is(err, errInvalidToken) {
+		return errBadToken
 	}
 	var we *WxError
 	if errors.As(err, &we) {
@@ -107,6 +122,9 @@ func writeError(w http.ResponseWriter, err error) {
 	if ae.allow != "" {
 		h.Set("Allow", ae.allow)
 	}
+	if ae.challenge != "" {
+		h.Set("WWW-Authenticate", ae.challenge)
+	}
 	encode(w, ae.status, errorBody{Error: ae.code, Message: ae.message})
 }
 
@@ -137,14 +155,16 @@ type loginRequest struct {
 }
 
 type loginResponse struct {
-	OpenID  string `json:"openid"`
-	UnionID string `json:"unionid,omitempty"`
+	OpenID    string `json:"openid"`
+	UnionID   string `json:"unionid,omitempty"`
+	Token     string `json:"token,omitempty"`
+	ExpiresIn int64  `json:"expires_in,omitempty"` // seconds
 }
 
 // handleOpenID serves POST /openid: checks the request in the SPEC's order
 // (method, Content-Type, size, body), then the in-flight limit, then asks
 // WeChat.
-func handleOpenID(wx *wxClient, maxInflight int) http.Handler {
+func handleOpenID(wx *wxClient, tok *tokens, maxInflight int) http.Handler {
 	var inflight atomic.Int64
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
@@ -167,7 +187,57 @@ func handleOpenID(wx *wxClient, maxInflight int) http.Handler {
 			writeError(w, err)
 			return
 		}
-		encode(w, http.StatusOK, loginResponse{OpenID: s.OpenID, UnionID: s.UnionID})
+		resp := loginResponse{OpenID: s.OpenID, UnionID: s.UnionID}
+		if tok != nil {
+			if resp.Token, err = tok.sign(s); err != nil {
+				writeError(w, err)
+				return
+			}
+			resp.ExpiresIn = int64(tok.ttl / time.Second)
+		}
+		encode(w, http.StatusOK, resp)
+	})
+}
+
+type sessionResponse struct {
+	OpenID    string `json:"openid"`
+	UnionID   string `json:"unionid,omitempty"`
+	ExpiresAt int64  `json:"expires_at"` // unix seconds
+}
+
+// handleSession serves GET /session: it verifies a login token, for a
+// gateway (nginx auth_request, Traefik forwardAuth) that then passes
+// X-Openid on to the app. With tokens off it does not exist.
+func handleSession(tok *tokens) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			writeError(w, methodNotAllowed("GET, HEAD"))
+			return
+		}
+		if tok == nil {
+			writeError(w, errNotFound)
+			return
+		}
+		auth := r.Header.Get("Authorization")
+		if auth == "" {
+			writeError(w, errNoToken)
+			return
+		}
+		scheme, token, _ := strings.Cut(auth, " ")
+		if !strings.EqualFold(scheme, "Bearer") {
+			writeError(w, invalidToken("not a Bearer token"))
+			return
+		}
+		c, err := tok.verify(strings.TrimSpace(token))
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		w.Header().Set("X-Openid", c.Sub)
+		if c.UnionID != "" {
+			w.Header().Set("X-Unionid", c.UnionID)
+		}
+		encode(w, http.StatusOK, sessionResponse{OpenID: c.Sub, UnionID: c.UnionID, ExpiresAt: c.Exp})
 	})
 }
 

@@ -111,12 +111,23 @@ type testService struct {
 	*httptest.Server
 	wechat *fakeWeChat
 	wx     *wxClient
+	tok    *tokens // nil: tokens off
 	logs   *syncBuffer
 }
 
 type serviceOption func(*testService, *int)
 
 func withMaxInflight(n int) serviceOption { return func(_ *testService, m *int) { *m = n } }
+
+// withTokens turns tokens on with these keys and clock.
+func withTokens(now func() time.Time, keys ...string) serviceOption {
+	return func(s *testService, _ *int) {
+		s.tok = &tokens{ttl: 2 * time.Hour, appID: testAppID, now: now}
+		for _, k := range keys {
+			s.tok.keys = append(s.tok.keys, []byte(k))
+		}
+	}
+}
 
 func newTestService(t *testing.T, answer http.HandlerFunc, opts ...serviceOption) *testService {
 	t.Helper()
@@ -128,7 +139,7 @@ func newTestService(t *testing.T, answer http.HandlerFunc, opts ...serviceOption
 		o(s, &maxInflight)
 	}
 	logger := slog.New(slog.NewJSONHandler(s.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	s.Server = httptest.NewServer(newServer(logger, s.wx, maxInflight))
+	s.Server = httptest.NewServer(newServer(logger, s.wx, s.tok, maxInflight))
 	t.Cleanup(s.Close)
 	return s
 }

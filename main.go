@@ -83,13 +83,21 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 			return err
 		}
 		defer stopMock()
-		logger.Warn("mock mode: logins go to a fake WeChat built into this process and every openid is fake; never use it in production",
-			"appid", cfg.AppID, "fake_wechat", cfg.BaseURL)
+		msg := "mock mode: logins go to a fake WeChat built into this process and every openid is fake; never use it in production"
+		if len(cfg.TokenKeys) == 0 {
+			cfg.TokenKeys = [][]byte{[]byte(mockTokenKey)}
+			msg += "; login tokens are signed with a fixed, public development key"
+		}
+		logger.Warn(msg, "appid", cfg.AppID, "fake_wechat", cfg.BaseURL)
 	}
 
 	wx := newWXClient(cfg.BaseURL, cfg.AppID, cfg.Secret, cfg.Timeout, cfg.MaxInflight)
+	var tok *tokens
+	if len(cfg.TokenKeys) > 0 {
+		tok = &tokens{keys: cfg.TokenKeys, ttl: cfg.TokenTTL, appID: cfg.AppID, now: time.Now}
+	}
 	srv := &http.Server{
-		Handler:           newServer(logger, wx, cfg.MaxInflight),
+		Handler:           newServer(logger, wx, tok, cfg.MaxInflight),
 		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       readTimeout,
 		// Long enough for the body, a login's whole upstream work, and the answer.
@@ -103,7 +111,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		return fmt.Errorf("listen: %w", err)
 	}
 	logger.Info("listening", "addr", ln.Addr().String(), "version", version(),
-		"mock", cfg.Mock, "wechat", cfg.BaseURL, "max_inflight", cfg.MaxInflight)
+		"mock", cfg.Mock, "wechat", cfg.BaseURL, "max_inflight", cfg.MaxInflight,
+		"tokens", tok != nil, "token_keys", len(cfg.TokenKeys))
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
