@@ -13,7 +13,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 )
 
@@ -29,11 +28,12 @@ const (
 // newServer builds the whole HTTP API. Every dependency is an argument, so
 // a test can build a complete server in one line.
 // tok is nil when tokens are off.
-func newServer(logger *slog.Logger, wx *wxClient, tok *tokens, maxInflight int) http.Handler {
+func newServer(logger *slog.Logger, wx *wxClient, tok *tokens, m *metrics, maxInflight int) http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("/openid", handleOpenID(wx, tok, maxInflight))
+	mux.Handle("/openid", handleOpenID(wx, tok, m, maxInflight))
 	mux.Handle("/session", handleSession(tok))
 	mux.Handle("/healthz", handleHealthz())
+	mux.Handle("/metrics", handleMetrics(m))
 	mux.Handle("/", handleNotFound())
 	return logRequests(logger, mux)
 }
@@ -105,9 +105,9 @@ func clientError(err error) *apiError {
 	return &apiError{status: http.StatusBadGateway, code: "upstream_error", message: "could not get a valid answer from WeChat"}
 }
 
-// writeError answers with err as the SPEC's JSON error and hands err to the
-// request log.
-func writeError(w http.ResponseWriter, err error) {
+// writeError answers with err as the SPEC's JSON error, hands err to the
+// request log, and returns the error code it answered with.
+func writeError(w http.ResponseWriter, err error) string {
 	ae := clientError(err)
 	if l, ok := w.(*loggedResponse); ok {
 		l.err = err
@@ -126,6 +126,7 @@ func writeError(w http.ResponseWriter, err error) {
 		h.Set("WWW-Authenticate", ae.challenge)
 	}
 	encode(w, ae.status, errorBody{Error: ae.code, Message: ae.message})
+	return ae.code
 }
 
 type errorBody struct {
@@ -164,38 +165,39 @@ type loginResponse struct {
 // handleOpenID serves POST /openid: checks the request in the SPEC's order
 // (method, Content-Type, size, body), then the in-flight limit, then asks
 // WeChat.
-func handleOpenID(wx *wxClient, tok *tokens, maxInflight int) http.Handler {
-	var inflight atomic.Int64
+func handleOpenID(wx *wxClient, tok *tokens, m *metrics, maxInflight int) http.Handler {
+	fail := func(w http.ResponseWriter, err error) { m.login(writeError(w, err)) }
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
-			writeError(w, methodNotAllowed(http.MethodPost))
+			fail(w, methodNotAllowed(http.MethodPost))
 			return
 		}
 		code, err := decodeCode(w, r)
 		if err != nil {
-			writeError(w, err)
+			fail(w, err)
 			return
 		}
-		if inflight.Add(1) > int64(maxInflight) {
-			inflight.Add(-1)
-			writeError(w, errOverload)
+		if m.inflight.Add(1) > int64(maxInflight) {
+			m.inflight.Add(-1)
+			fail(w, errOverload)
 			return
 		}
-		defer inflight.Add(-1)
 		s, err := wx.code2Session(r.Context(), code)
+		m.inflight.Add(-1)
 		if err != nil {
-			writeError(w, err)
+			fail(w, err)
 			return
 		}
 		resp := loginResponse{OpenID: s.OpenID, UnionID: s.UnionID}
 		if tok != nil {
 			if resp.Token, err = tok.sign(s); err != nil {
-				writeError(w, err)
+				fail(w, err)
 				return
 			}
 			resp.ExpiresIn = int64(tok.ttl / time.Second)
 		}
 		encode(w, http.StatusOK, resp)
+		m.login("ok")
 	})
 }
 

@@ -109,10 +109,11 @@ func (b *syncBuffer) lines(t *testing.T) []map[string]any {
 // WeChat through the real client.
 type testService struct {
 	*httptest.Server
-	wechat *fakeWeChat
-	wx     *wxClient
-	tok    *tokens // nil: tokens off
-	logs   *syncBuffer
+	wechat  *fakeWeChat
+	wx      *wxClient
+	tok     *tokens // nil: tokens off
+	metrics *metrics
+	logs    *syncBuffer
 }
 
 type serviceOption func(*testService, *int)
@@ -139,7 +140,9 @@ func newTestService(t *testing.T, answer http.HandlerFunc, opts ...serviceOption
 		o(s, &maxInflight)
 	}
 	logger := slog.New(slog.NewJSONHandler(s.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	s.Server = httptest.NewServer(newServer(logger, s.wx, s.tok, maxInflight))
+	s.metrics = newMetrics("test")
+	s.wx.observe = s.metrics.upstream
+	s.Server = httptest.NewServer(newServer(logger, s.wx, s.tok, s.metrics, maxInflight))
 	t.Cleanup(s.Close)
 	return s
 }

@@ -91,13 +91,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		logger.Warn(msg, "appid", cfg.AppID, "fake_wechat", cfg.BaseURL)
 	}
 
+	m := newMetrics(version())
 	wx := newWXClient(cfg.BaseURL, cfg.AppID, cfg.Secret, cfg.Timeout, cfg.MaxInflight)
+	wx.observe = m.upstream
 	var tok *tokens
 	if len(cfg.TokenKeys) > 0 {
 		tok = &tokens{keys: cfg.TokenKeys, ttl: cfg.TokenTTL, appID: cfg.AppID, now: time.Now}
 	}
 	srv := &http.Server{
-		Handler:           newServer(logger, wx, tok, cfg.MaxInflight),
+		Handler:           newServer(logger, wx, tok, m, cfg.MaxInflight),
 		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       readTimeout,
 		// Long enough for the body, a login's whole upstream work, and the answer.

@@ -50,9 +50,9 @@ type wxClient struct {
 	query     string // the escaped appid, secret and grant_type: everything but js_code
 	secret    string // kept only to scrub it from anything that leaves
 	http      *http.Client
-	timeout   time.Duration // one login's whole upstream work, retries included
-	retryBase time.Duration // first backoff; doubled, then jittered
-	observe   func(d time.Duration, errcode int, err error)
+	timeout   time.Duration                      // one login's whole upstream work, retries included
+	retryBase time.Duration                      // first backoff; doubled, then jittered
+	observe   func(d time.Duration, errcode int) // each call to WeChat, when set
 }
 
 // newWXClient builds the client. maxInflight sizes the idle pool so that a
@@ -151,7 +151,7 @@ func (c *wxClient) call(ctx context.Context, code string) (s Session, err error)
 			if errors.As(err, &we) {
 				errcode = we.Code
 			}
-			c.observe(time.Since(start), errcode, err)
+			c.observe(time.Since(start), errcode)
 		}()
 	}
 	u := c.endpoint + "?" + c.query + "&js_code=" + url.QueryEscape(code)
