@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -26,6 +27,7 @@ type Config struct {
 	TokenKeys       [][]byte // the first signs, all verify; empty = no tokens
 	TokenTTL        time.Duration
 	TLSCert, TLSKey string
+	TLSCertificate  *tls.Certificate // loaded at startup from TLSCert and TLSKey
 	ShutdownTimeout time.Duration
 	LogFormat       string
 	LogLevel        slog.Level
@@ -207,7 +209,12 @@ func loadConfig(args []string, getenv func(string) string, usage io.Writer) (Con
 	case cert.value == "" && key.value != "":
 		return Config{}, &configError{cert.name, "required when " + key.name + " is set (both or neither)"}
 	}
-	c.TLSCert, c.TLSKey = cert.value, key.value
+	if cert.value != "" {
+		c.TLSCert, c.TLSKey = cert.value, key.value
+		if c.TLSCertificate, err = loadKeyPair(cert, key); err != nil {
+			return Config{}, err
+		}
+	}
 
 	format := get("LOG_FORMAT", "log-format")
 	switch c.LogFormat = strings.ToLower(strings.TrimSpace(format.value)); c.LogFormat {

@@ -58,6 +58,7 @@ func TestConfigDefaults(t *testing.T) {
 func TestConfigValues(t *testing.T) {
 	t.Parallel()
 	key1, key2 := strings.Repeat("k", 32), strings.Repeat("q", 40)
+	certFile, keyFile := writeCert(t, t.TempDir(), 1)
 	tests := []struct {
 		name  string
 		args  []string
@@ -94,7 +95,9 @@ func TestConfigValues(t *testing.T) {
 		{"text logs at debug", nil, with(realEnv, "LOG_FORMAT", "TEXT", "LOG_LEVEL", "Debug"), func(c Config) bool {
 			return c.LogFormat == "text" && c.LogLevel == slog.LevelDebug
 		}},
-		{"TLS pair", nil, with(realEnv, "TLS_CERT_FILE", "c.pem", "TLS_KEY_FILE", "k.pem"), func(c Config) bool { return c.TLSCert == "c.pem" && c.TLSKey == "k.pem" }},
+		{"TLS pair", nil, with(realEnv, "TLS_CERT_FILE", certFile, "TLS_KEY_FILE", keyFile), func(c Config) bool {
+			return c.TLSCert == certFile && c.TLSKey == keyFile && c.TLSCertificate != nil
+		}},
 		{"-healthcheck", []string{"-healthcheck"}, realEnv, func(c Config) bool { return c.Healthcheck }},
 	}
 	for _, tt := range tests {

@@ -108,16 +108,29 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		MaxHeaderBytes: maxHeaderBytes,
 		ErrorLog:       slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
+	if cfg.TLSCert != "" {
+		certs := newCertReloader(cfg.TLSCert, cfg.TLSKey, cfg.TLSCertificate)
+		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: certs.getCertificate}
+		stopReload := reloadOnHangup(ctx, certs, logger)
+		defer stopReload()
+		logger.Info("serving HTTPS; SIGHUP re-reads the certificate", "cert", cfg.TLSCert, "not_after", notAfter(cfg.TLSCertificate))
+	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	logger.Info("listening", "addr", ln.Addr().String(), "version", version(),
+	logger.Info("listening", "addr", ln.Addr().String(), "tls", srv.TLSConfig != nil, "version", version(),
 		"mock", cfg.Mock, "wechat", cfg.BaseURL, "max_inflight", cfg.MaxInflight,
 		"tokens", tok != nil, "token_keys", len(cfg.TokenKeys))
 
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	go func() {
+		if srv.TLSConfig != nil {
+			served <- srv.ServeTLS(ln, "", "") // HTTP/2 is negotiated by default
+			return
+		}
+		served <- srv.Serve(ln)
+	}()
 	select {
 	case err := <-served:
 		return fmt.Errorf("serve: %w", err)
@@ -135,6 +148,35 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	}
 	logger.Info("stopped")
 	return nil
+}
+
+// reloadOnHangup re-reads the certificate on every SIGHUP until ctx is done
+// or stop is called. A bad file keeps the previous certificate in use.
+func reloadOnHangup(ctx context.Context, certs *certReloader, logger *slog.Logger) (stop func()) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-hup:
+				c, err := certs.reload()
+				if err != nil {
+					logger.Error("TLS certificate reload failed; still serving the previous certificate", "error", err.Error())
+					continue
+				}
+				logger.Info("TLS certificate reloaded", "cert", certs.certFile, "not_after", notAfter(c))
+			case <-ctx.Done():
+				return
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() {
+		signal.Stop(hup)
+		close(done)
+	}
 }
 
 func newLogger(cfg Config, w io.Writer) *slog.Logger {
