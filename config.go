@@ -101,6 +101,10 @@ func loadConfig(args []string, getenv func(string) string, usage io.Writer) (Con
 		return Config{}, &configError{problem: fmt.Sprintf("unexpected argument %q (see wxlogin -h)", fs.Arg(0))}
 	}
 
+	if *version {
+		return Config{Version: true}, nil // needs no other setting
+	}
+
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	// get reads a setting: the flag when it was given, else the variable.

@@ -234,8 +234,16 @@ func healthcheck(ctx context.Context, cfg Config) error {
 	return nil
 }
 
-// version is the module version and VCS revision the binary was built from.
+// buildVersion is set at link time by the Dockerfile:
+// -ldflags "-X main.buildVersion=v1.2.3". It is never written at run time.
+var buildVersion string
+
+// version is the version the binary was built as: the one given at link
+// time, else the module version and VCS revision Go recorded.
 func version() string {
+	if buildVersion != "" {
+		return buildVersion
+	}
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {
 		return "unknown"

@@ -3,6 +3,7 @@ package main
 import (
 	"io"
 	"net/http"
+	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
@@ -138,6 +139,17 @@ func TestMetrics(t *testing.T) {
 	}
 	if start := e.samples["process_start_time_seconds"]; time.Since(time.Unix(int64(start), 0)) > time.Minute || start > float64(time.Now().Unix()+1) {
 		t.Errorf("process_start_time_seconds = %v, want about now", start)
+	}
+
+	// promtool, where installed (Debian's prometheus package), has the last word.
+	if promtool, err := exec.LookPath("promtool"); err == nil {
+		cmd := exec.Command(promtool, "check", "metrics")
+		cmd.Stdin = strings.NewReader(string(body))
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("promtool check metrics: %v\n%s", err, out)
+		}
+	} else {
+		t.Log("promtool not installed: checked with our own parser only")
 	}
 
 	r := do(t, mustRequest("POST", s.URL+"/metrics"))
