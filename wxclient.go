@@ -145,14 +145,7 @@ func retryable(ctx context.Context, err error) bool {
 func (c *wxClient) call(ctx context.Context, code string) (s Session, err error) {
 	if c.observe != nil {
 		start := time.Now()
-		defer func() {
-			errcode := 0
-			var we *WxError
-			if errors.As(err, &we) {
-				errcode = we.Code
-			}
-			c.observe(time.Since(start), errcode)
-		}()
+		defer func() { c.observe(time.Since(start), errcodeOf(err)) }()
 	}
 	u := c.endpoint + "?" + c.query + "&js_code=" + url.QueryEscape(code)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
@@ -166,7 +159,6 @@ func (c *wxClient) call(ctx context.Context, code string) (s Session, err error)
 	// body (empty, and not rewindable) makes the request non-replayable;
 	// the transport still sends no body for an empty GET.
 	req.Body = noReplay{}
-	req.Header.Set("Accept", "application/json")
 
 	resp, err := c.http.Do(req)
 	if err != nil {
@@ -184,11 +176,23 @@ func (c *wxClient) call(ctx context.Context, code string) (s Session, err error)
 		return Session{}, fmt.Errorf("code2session: %w: body over %d bytes", errBadUpstream, maxUpstreamBody)
 	}
 	s, err = parseCode2Session(body)
-	var we *WxError
-	if errors.As(err, &we) {
-		we.Msg = c.scrub(we.Msg, code)
+	if err != nil {
+		if we, ok := errors.AsType[*WxError](err); ok {
+			we.Msg = c.scrub(we.Msg, code)
+		}
 	}
 	return s, err
+}
+
+// errcodeOf is WeChat's errcode carried by err, or 0.
+func errcodeOf(err error) int {
+	if err == nil {
+		return 0
+	}
+	if we, ok := errors.AsType[*WxError](err); ok {
+		return we.Code
+	}
+	return 0
 }
 
 // transportError turns a failed request into an error that keeps its kind
