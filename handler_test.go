@@ -1,9 +1,13 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -33,7 +37,7 @@ func TestLoginSuccess(t *testing.T) {
 	if ct := a.header.Get("Content-Type"); ct != "application/json; charset=utf-8" {
 		t.Errorf("Content-Type = %q", ct)
 	}
-	q := s.wechat.calls[0]
+	q := s.wechat.callsSince(0)[0]
 	for k, want := range map[string]string{"appid": testAppID, "secret": testSecret, "js_code": "abc", "grant_type": "authorization_code"} {
 		if got := q.Get(k); got != want {
 			t.Errorf("WeChat got %s=%q, want %q", k, got, want)
@@ -415,4 +419,79 @@ func mustRequest(method, url string) *http.Request {
 		panic(err)
 	}
 	return req
+}
+
+// FuzzOpenID sends arbitrary bodies and Content-Types to POST /openid. Every
+// answer is 200 or an error of SPEC §2's table with its status; a request
+// refused as malformed never reaches WeChat; and an accepted code reaches
+// WeChat unchanged (the answer's openid is derived from what WeChat got).
+func FuzzOpenID(f *testing.F) {
+	seeds := []struct{ contentType, body string }{
+		{"application/json", `{"code":"abc"}`},
+		{"", `{"code":"0a1B-_z"}`},
+		{"application/json; charset=utf-8", `{"code":"mock-used","x":[1,{}]}`},
+		{"application/x-www-form-urlencoded", "code=abc&x=1"},
+		{"application/x-www-form-urlencoded", `{"code":"abc"}`},
+		{"application/json", `{"code":"a b"}`},
+		{"application/json", `{"code":"abc"}{}`},
+		{"text/plain", `{"code":"abc"}`},
+		{"application/json", `null`},
+		{"application/json", `{"code":"` + strings.Repeat("a", 129) + `"}`},
+		{"application/json", strings.Repeat(" ", 4090) + `{"code":"a"}`},
+	}
+	for _, s := range seeds {
+		f.Add(s.contentType, s.body)
+	}
+	s := newTestService(f, nil)
+	handler := s.Config.Handler
+	statuses := map[string]int{"invalid_request": 400, "method_not_allowed": 405, "request_too_large": 413,
+		"unsupported_media_type": 415, "invalid_code": 401, "user_blocked": 403, "rate_limited": 429,
+		"unavailable": 503, "misconfigured": 500, "upstream_error": 502, "upstream_timeout": 504}
+	f.Fuzz(func(t *testing.T, contentType, body string) {
+		req := httptest.NewRequest("POST", "/openid", strings.NewReader(body))
+		if contentType != "" {
+			req.Header.Set("Content-Type", contentType)
+		}
+		before := s.wechat.callCount()
+		rec := httptest.NewRecorder()
+		handler.ServeHTTP(rec, req)
+		var got map[string]any
+		if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil {
+			t.Fatalf("answer %q is not JSON: %v", rec.Body, err)
+		}
+		calls := s.wechat.callsSince(before)
+		if rec.Code != 200 {
+			code, _ := got["error"].(string)
+			if want, ok := statuses[code]; !ok || want != rec.Code || got["message"] == "" || len(got) != 2 {
+				t.Fatalf("answer %d %s is not an error of the SPEC's table", rec.Code, rec.Body)
+			}
+			if rec.Code < 500 && rec.Code != 401 && rec.Code != 403 && rec.Code != 429 && len(calls) > 0 {
+				t.Fatalf("a request refused with %d reached WeChat", rec.Code)
+			}
+			return
+		}
+		if len(calls) != 1 {
+			t.Fatalf("a login reached WeChat %d times, want 1", len(calls))
+		}
+		sent := calls[0].Get("js_code")
+		if checkCode(sent) != nil || got["openid"] != mockID("openid", testAppID, sent) {
+			t.Fatalf("WeChat got code %q, answer %s", sent, rec.Body)
+		}
+		if want := codeIn(contentType, body); sent != want {
+			t.Fatalf("WeChat got code %q, want %q from the body %q", sent, want, body)
+		}
+	})
+}
+
+// codeIn decodes the code from a request body the plain way, to compare
+// with what reached WeChat.
+func codeIn(contentType, body string) string {
+	mt, _, _ := mime.ParseMediaType(contentType)
+	if mt == "application/x-www-form-urlencoded" && !isObject([]byte(body)) {
+		v, _ := url.ParseQuery(body)
+		return v.Get("code")
+	}
+	var req struct{ Code string }
+	json.Unmarshal([]byte(body), &req)
+	return req.Code
 }

@@ -28,7 +28,7 @@ type fakeWeChat struct {
 	calls []url.Values
 }
 
-func newFakeWeChat(t *testing.T, answer http.HandlerFunc) *fakeWeChat {
+func newFakeWeChat(t testing.TB, answer http.HandlerFunc) *fakeWeChat {
 	t.Helper()
 	f := &fakeWeChat{}
 	var h http.Handler = answer
@@ -56,6 +56,13 @@ func (f *fakeWeChat) callsFor(code string) int {
 		}
 	}
 	return n
+}
+
+// callsSince returns the queries received after the first n.
+func (f *fakeWeChat) callsSince(n int) []url.Values {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]url.Values(nil), f.calls[n:]...)
 }
 
 func (f *fakeWeChat) callCount() int {
@@ -89,7 +96,7 @@ func (b *syncBuffer) String() string {
 }
 
 // lines decodes the JSON log lines written so far.
-func (b *syncBuffer) lines(t *testing.T) []map[string]any {
+func (b *syncBuffer) lines(t testing.TB) []map[string]any {
 	t.Helper()
 	var out []map[string]any
 	for _, l := range strings.Split(strings.TrimSpace(b.String()), "\n") {
@@ -130,7 +137,7 @@ func withTokens(now func() time.Time, keys ...string) serviceOption {
 	}
 }
 
-func newTestService(t *testing.T, answer http.HandlerFunc, opts ...serviceOption) *testService {
+func newTestService(t testing.TB, answer http.HandlerFunc, opts ...serviceOption) *testService {
 	t.Helper()
 	s := &testService{wechat: newFakeWeChat(t, answer), logs: &syncBuffer{}}
 	s.wx = newWXClient(s.wechat.URL, testAppID, testSecret, 2*time.Second, 16)
@@ -158,7 +165,7 @@ type answer struct {
 func (a answer) str(key string) string { s, _ := a.body[key].(string); return s }
 
 // do sends a request and decodes the JSON answer.
-func do(t *testing.T, req *http.Request) answer {
+func do(t testing.TB, req *http.Request) answer {
 	t.Helper()
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -179,13 +186,13 @@ func do(t *testing.T, req *http.Request) answer {
 }
 
 // login POSTs a JSON body with the given code to /openid.
-func (s *testService) login(t *testing.T, code string) answer {
+func (s *testService) login(t testing.TB, code string) answer {
 	t.Helper()
 	body, _ := json.Marshal(map[string]string{"code": code})
 	return s.post(t, "application/json", string(body))
 }
 
-func (s *testService) post(t *testing.T, contentType, body string) answer {
+func (s *testService) post(t testing.TB, contentType, body string) answer {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, s.URL+"/openid", strings.NewReader(body))
 	if contentType != "" {
@@ -196,7 +203,7 @@ func (s *testService) post(t *testing.T, contentType, body string) answer {
 
 // wantError checks an answer is the SPEC's error shape with this status
 // and code.
-func wantError(t *testing.T, a answer, status int, code string) {
+func wantError(t testing.TB, a answer, status int, code string) {
 	t.Helper()
 	if a.status != status || a.str("error") != code {
 		t.Fatalf("answer = %d %s, want %d with error %q", a.status, a.raw, status, code)

@@ -45,14 +45,31 @@ func main() {
 	}
 }
 
-// Server timeouts: a slow or idle client cannot pin a connection.
 const (
-	readHeaderTimeout = 10 * time.Second
-	readTimeout       = 30 * time.Second // headers and body
-	idleTimeout       = 120 * time.Second
-	maxHeaderBytes    = 16 << 10
-	healthcheckWait   = 5 * time.Second
+	maxHeaderBytes  = 16 << 10
+	healthcheckWait = 5 * time.Second
 )
+
+// serverTimeouts bound what a slow or idle client can hold: its headers must
+// arrive within readHeader, the whole request within read, and an idle
+// keep-alive connection is closed after idle.
+type serverTimeouts struct{ readHeader, read, idle time.Duration }
+
+var productionTimeouts = serverTimeouts{readHeader: 10 * time.Second, read: 30 * time.Second, idle: 120 * time.Second}
+
+// newHTTPServer is the http.Server that serves handler. A login may take
+// wxTimeout on top of reading its request, so writes get that much longer.
+func newHTTPServer(handler http.Handler, logger *slog.Logger, wxTimeout time.Duration, t serverTimeouts) *http.Server {
+	return &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: t.readHeader,
+		ReadTimeout:       t.read,
+		WriteTimeout:      t.read + wxTimeout + 5*time.Second,
+		IdleTimeout:       t.idle,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+}
 
 // run is the whole program: it reads the configuration, builds the server
 // and serves until ctx is done, then shuts down gracefully. A *configError
@@ -98,16 +115,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if len(cfg.TokenKeys) > 0 {
 		tok = &tokens{keys: cfg.TokenKeys, ttl: cfg.TokenTTL, appID: cfg.AppID, now: time.Now}
 	}
-	srv := &http.Server{
-		Handler:           newServer(logger, wx, tok, m, cfg.MaxInflight),
-		ReadHeaderTimeout: readHeaderTimeout,
-		ReadTimeout:       readTimeout,
-		// Long enough for the body, a login's whole upstream work, and the answer.
-		WriteTimeout:   readTimeout + cfg.Timeout + 5*time.Second,
-		IdleTimeout:    idleTimeout,
-		MaxHeaderBytes: maxHeaderBytes,
-		ErrorLog:       slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-	}
+	srv := newHTTPServer(newServer(logger, wx, tok, m, cfg.MaxInflight), logger, cfg.Timeout, productionTimeouts)
 	if cfg.TLSCert != "" {
 		certs := newCertReloader(cfg.TLSCert, cfg.TLSKey, cfg.TLSCertificate)
 		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: certs.getCertificate}
@@ -194,7 +202,7 @@ func startMock(cfg *Config) (stop func(), err error) {
 	if err != nil {
 		return nil, fmt.Errorf("mock wechat: %w", err)
 	}
-	srv := &http.Server{Handler: mockWeChat(cfg.AppID, mockSecret), ReadHeaderTimeout: readHeaderTimeout}
+	srv := &http.Server{Handler: mockWeChat(cfg.AppID, mockSecret), ReadHeaderTimeout: productionTimeouts.readHeader}
 	go srv.Serve(ln)
 	cfg.BaseURL = "http://" + ln.Addr().String()
 	cfg.Secret = mockSecret

@@ -51,11 +51,16 @@ type claims struct {
 // sign issues a token for a logged-in user.
 func (t *tokens) sign(s Session) (token string, err error) {
 	now := t.now().Unix()
-	payload, err := json.Marshal(claims{
+	return t.signClaims(claims{
 		Sub: s.OpenID, UnionID: s.UnionID,
 		Iat: now, Exp: now + int64(t.ttl/time.Second),
 		Iss: tokenIssuer, Aud: audience{t.appID},
 	})
+}
+
+// signClaims encodes and signs c with the first key.
+func (t *tokens) signClaims(c claims) (string, error) {
+	payload, err := json.Marshal(c)
 	if err != nil {
 		return "", err
 	}

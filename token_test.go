@@ -331,5 +331,9 @@ func FuzzVerifyToken(f *testing.F) {
 		if c.Sub == "" || c.Iss != tokenIssuer {
 			t.Fatalf("verify accepted claims %+v", c)
 		}
+		// And it is exactly what we sign for those claims.
+		if again, err := tok.signClaims(c); err != nil || again != token {
+			t.Fatalf("sign(verify(%q)) = %q, %v: not the token we would have signed", token, again, err)
+		}
 	})
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net"
 	"net/http"
@@ -276,4 +277,38 @@ func TestErrorsScrubbed(t *testing.T) {
 	c.retryBase = time.Millisecond
 	_, err := c.code2Session(context.Background(), code)
 	check("connection refused", err)
+}
+
+// FuzzParseCode2Session feeds WeChat's answer parser arbitrary bodies: it
+// never panics, and every outcome is one of the three kinds the handler maps.
+func FuzzParseCode2Session(f *testing.F) {
+	for _, seed := range []string{
+		`{"openid":"o1","session_key":"sk","unionid":"u1"}`,
+		`{"errcode":40029,"errmsg":"invalid code"}`,
+		`{"errcode":"-1"}`,
+		`{"errcode":1.5}`,
+		`{"errcode":null,"openid":"o"}`,
+		`[]`, `null`, ``, `{"openid":""}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		s, err := parseCode2Session(body)
+		var we *WxError
+		switch {
+		case err == nil:
+			if s.OpenID == "" {
+				t.Fatalf("parseCode2Session(%q) succeeded without an openid", body)
+			}
+			if !json.Valid(body) {
+				t.Fatalf("parseCode2Session(%q) succeeded on invalid JSON", body)
+			}
+		case errors.As(err, &we):
+			if we.Code == 0 {
+				t.Fatalf("parseCode2Session(%q) = WxError with errcode 0", body)
+			}
+		case !errors.Is(err, errBadUpstream):
+			t.Fatalf("parseCode2Session(%q) = %v: neither a WxError nor errBadUpstream", body, err)
+		}
+	})
 }
