@@ -25,8 +25,8 @@ const (
 )
 
 // newServer builds the whole HTTP API. Every dependency is an argument, so
-// a test can build a complete server in one line.
-// tok is nil when tokens are off.
+// a test can build a complete server in one line; tok is nil when tokens
+// are off.
 func newServer(logger *slog.Logger, wx *wxClient, tok *tokens, m *metrics, maxInflight int) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/openid", handleOpenID(wx, tok, m, maxInflight))

@@ -35,6 +35,7 @@ var soakKinds = []struct {
 	{"busy", 4, 503, "unavailable", 3},
 	{"limit", 8, 429, "rate_limited", 1},
 	{"garbage", 6, 502, "upstream_error", 1},
+	{"huge", 3, 502, "upstream_error", 1}, // 70 KiB: read stops at 64 KiB, before EOF
 	{"e500", 6, 502, "upstream_error", 1},
 	{"reset", 6, 502, "upstream_error", 1},  // connection closed, no answer
 	{"hang", 1, 504, "upstream_timeout", 1}, // never answers: costs WX_TIMEOUT
@@ -77,6 +78,8 @@ func newSoakWeChat(t testing.TB) *soakWeChat {
 			wechatJSON(w, `{"errcode":45011,"errmsg":"api minute-quota reach limit"}`)
 		case "garbage":
 			wechatJSON(w, "<html>502 Bad Gateway "+code+"</html>")
+		case "huge":
+			wechatJSON(w, `{"openid":"o`+code+`","pad":"`+strings.Repeat("x", 70<<10)+`"}`)
 		case "e500":
 			http.Error(w, "internal error", 500)
 		case "reset":
