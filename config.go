@@ -171,13 +171,13 @@ func loadConfig(args []string, getenv func(string) string, usage io.Writer) (Con
 		}
 	}
 
-	if c.Timeout, err = positiveDuration(get("WX_TIMEOUT", "wx-timeout"), 5*time.Second, time.Nanosecond); err != nil {
+	if c.Timeout, err = durationSetting(get("WX_TIMEOUT", "wx-timeout"), 5*time.Second, time.Nanosecond); err != nil {
 		return Config{}, err
 	}
-	if c.TokenTTL, err = positiveDuration(get("TOKEN_TTL", "token-ttl"), 2*time.Hour, time.Second); err != nil {
+	if c.TokenTTL, err = durationSetting(get("TOKEN_TTL", "token-ttl"), 2*time.Hour, time.Second); err != nil {
 		return Config{}, err
 	}
-	if c.ShutdownTimeout, err = positiveDuration(get("SHUTDOWN_TIMEOUT", "shutdown-timeout"), 10*time.Second, 0); err != nil {
+	if c.ShutdownTimeout, err = durationSetting(get("SHUTDOWN_TIMEOUT", "shutdown-timeout"), 10*time.Second, 0); err != nil {
 		return Config{}, err
 	}
 
@@ -317,9 +317,9 @@ func parsePort(s string) (int, error) {
 	return n, nil
 }
 
-// positiveDuration parses a Go duration no shorter than lowest; empty
-// means def.
-func positiveDuration(s setting, def, lowest time.Duration) (time.Duration, error) {
+// durationSetting parses a Go duration no shorter than lowest (0: not
+// negative; 1ns: positive); empty means def.
+func durationSetting(s setting, def, lowest time.Duration) (time.Duration, error) {
 	v, name := s.value, s.name
 	if v == "" {
 		return def, nil

@@ -30,9 +30,9 @@ const (
 func newServer(logger *slog.Logger, wx *wxClient, tok *tokens, m *metrics, maxInflight int) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/openid", handleOpenID(wx, tok, m, maxInflight))
-	mux.Handle("/session", handleSession(tok))
-	mux.Handle("/healthz", handleHealthz())
-	mux.Handle("/metrics", handleMetrics(m))
+	mux.Handle("/session", getOrHead(handleSession(tok)))
+	mux.Handle("/healthz", getOrHead(handleHealthz()))
+	mux.Handle("/metrics", getOrHead(handleMetrics(m)))
 	mux.Handle("/", handleNotFound())
 	return logRequests(logger, mux)
 }
@@ -219,10 +219,6 @@ type sessionResponse struct {
 // X-Openid on to the app. With tokens off it does not exist.
 func handleSession(tok *tokens) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			writeError(w, methodNotAllowed("GET, HEAD"))
-			return
-		}
 		if tok == nil {
 			writeError(w, errNotFound)
 			return
@@ -338,11 +334,18 @@ func handleHealthz() http.Handler {
 		Status string `json:"status"`
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		encode(w, http.StatusOK, status{"ok"})
+	})
+}
+
+// getOrHead answers methods other than GET and HEAD with the SPEC's 405.
+func getOrHead(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			writeError(w, methodNotAllowed("GET, HEAD"))
 			return
 		}
-		encode(w, http.StatusOK, status{"ok"})
+		next.ServeHTTP(w, r)
 	})
 }
 

@@ -188,13 +188,24 @@ func do(t testing.TB, req *http.Request) answer {
 // login POSTs a JSON body with the given code to /openid.
 func (s *testService) login(t testing.TB, code string) answer {
 	t.Helper()
-	body, _ := json.Marshal(map[string]string{"code": code})
-	return s.post(t, "application/json", string(body))
+	return loginAt(t, s.URL, code)
 }
 
 func (s *testService) post(t testing.TB, contentType, body string) answer {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, s.URL+"/openid", strings.NewReader(body))
+	return postAt(t, s.URL, contentType, body)
+}
+
+// loginAt POSTs {"code": code} to base's /openid.
+func loginAt(t testing.TB, base, code string) answer {
+	t.Helper()
+	body, _ := json.Marshal(map[string]string{"code": code})
+	return postAt(t, base, "application/json", string(body))
+}
+
+func postAt(t testing.TB, base, contentType, body string) answer {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, base+"/openid", strings.NewReader(body))
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}

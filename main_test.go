@@ -83,8 +83,7 @@ func (in *instance) stop(t *testing.T) error {
 
 func (in *instance) login(t *testing.T, code string) answer {
 	t.Helper()
-	req, _ := http.NewRequest("POST", in.url+"/openid", strings.NewReader(`{"code":"`+code+`"}`))
-	return do(t, req)
+	return loginAt(t, in.url, code)
 }
 
 func TestRunMock(t *testing.T) {

@@ -76,10 +76,6 @@ func (m *metrics) upstream(d time.Duration, errcode int) {
 
 func handleMetrics(m *metrics) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			writeError(w, methodNotAllowed("GET, HEAD"))
-			return
-		}
 		b := m.appendText(nil)
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 		w.Header().Set("Content-Length", strconv.Itoa(len(b)))
