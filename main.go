@@ -108,7 +108,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		logger.Warn(msg, "appid", cfg.AppID, "fake_wechat", cfg.BaseURL)
 	}
 
-	m := newMetrics(version())
+	v := version()
+	m := newMetrics(v)
 	wx := newWXClient(cfg.BaseURL, cfg.AppID, cfg.Secret, cfg.Timeout, cfg.MaxInflight)
 	wx.observe = m.upstream
 	var tok *tokens
@@ -127,7 +128,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	logger.Info("listening", "addr", ln.Addr().String(), "tls", srv.TLSConfig != nil, "version", version(),
+	logger.Info("listening", "addr", ln.Addr().String(), "tls", srv.TLSConfig != nil, "version", v,
 		"mock", cfg.Mock, "wechat", cfg.BaseURL, "max_inflight", cfg.MaxInflight,
 		"tokens", tok != nil, "token_keys", len(cfg.TokenKeys))
 
