@@ -43,11 +43,18 @@ type benchWeChat struct {
 	*httptest.Server
 	handshakes atomic.Int64
 	conns      atomic.Int64
+	// warming, while set, holds each answer until all warm-up logins have
+	// arrived, so that every client ends up with a connection of its own.
+	warming atomic.Pointer[sync.WaitGroup]
 }
 
 func newBenchWeChat(b *testing.B, latency time.Duration) *benchWeChat {
 	f := &benchWeChat{}
 	f.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if wg := f.warming.Load(); wg != nil {
+			wg.Done()
+			wg.Wait()
+		}
 		if latency > 0 {
 			time.Sleep(latency)
 		}
@@ -55,9 +62,9 @@ func newBenchWeChat(b *testing.B, latency time.Duration) *benchWeChat {
 		w.Header().Set("Content-Type", "text/plain")
 		io.WriteString(w, `{"session_key":"c2Vzc2lvbmtleQ==","openid":"o`+code+`"}`)
 	}))
-	f.TLS = &tls.Config{GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
-		f.handshakes.Add(1) // every ClientHello is a handshake, resumed or full
-		return nil, nil
+	f.TLS = &tls.Config{VerifyConnection: func(tls.ConnectionState) error {
+		f.handshakes.Add(1) // called once per completed handshake, full or resumed
+		return nil
 	}}
 	f.Config.ConnState = func(_ net.Conn, s http.ConnState) {
 		if s == http.StateNew {
@@ -78,8 +85,9 @@ func (f *benchWeChat) trust() *tls.Config {
 }
 
 // benchLogins drives POST /openid on handler with the given concurrency
-// and reports per-login upstream handshakes and connections.
-func benchLogins(b *testing.B, concurrency int, f *benchWeChat, handler http.Handler) {
+// and reports per-login upstream handshakes and connections. upstream says
+// whether the handler's logins reach f.
+func benchLogins(b *testing.B, concurrency int, f *benchWeChat, handler http.Handler, upstream bool) {
 	srv := httptest.NewServer(handler)
 	defer srv.Close()
 	client := &http.Client{Transport: &http.Transport{MaxIdleConns: 1024, MaxIdleConnsPerHost: 1024}}
@@ -100,6 +108,11 @@ func benchLogins(b *testing.B, concurrency int, f *benchWeChat, handler http.Han
 	}
 
 	// Warm every pool with one round at full concurrency.
+	if upstream {
+		var arrived sync.WaitGroup
+		arrived.Add(concurrency)
+		f.warming.Store(&arrived)
+	}
 	var wg sync.WaitGroup
 	for range concurrency {
 		wg.Go(func() {
@@ -109,6 +122,7 @@ func benchLogins(b *testing.B, concurrency int, f *benchWeChat, handler http.Han
 		})
 	}
 	wg.Wait()
+	f.warming.Store(nil)
 	f.handshakes.Store(0)
 	f.conns.Store(0)
 
@@ -152,11 +166,11 @@ func benchService(f *benchWeChat, tok *tokens) http.Handler {
 // BenchmarkLogin is the real service end to end, without and with tokens.
 func BenchmarkLogin(b *testing.B) {
 	b.Run("tokens=off", func(b *testing.B) {
-		forEachLoad(b, func(b *testing.B, c int, f *benchWeChat) { benchLogins(b, c, f, benchService(f, nil)) })
+		forEachLoad(b, func(b *testing.B, c int, f *benchWeChat) { benchLogins(b, c, f, benchService(f, nil), true) })
 	})
 	b.Run("tokens=on", func(b *testing.B) {
 		forEachLoad(b, func(b *testing.B, c int, f *benchWeChat) {
-			benchLogins(b, c, f, benchService(f, newTestTokens(time.Now(), testKey)))
+			benchLogins(b, c, f, benchService(f, newTestTokens(time.Now(), testKey)), true)
 		})
 	})
 }
@@ -196,7 +210,7 @@ func BenchmarkLoginFloor(b *testing.B) {
 	forEachLoad(b, func(b *testing.B, c int, f *benchWeChat) {
 		t := newTransport(defaultMaxInflight)
 		t.TLSClientConfig = f.trust()
-		benchLogins(b, c, f, floorHandler(f.URL, &http.Client{Transport: t}))
+		benchLogins(b, c, f, floorHandler(f.URL, &http.Client{Transport: t}), true)
 	})
 }
 
@@ -208,7 +222,7 @@ func BenchmarkLoginDefaultClient(b *testing.B) {
 	forEachLoad(b, func(b *testing.B, c int, f *benchWeChat) {
 		t := http.DefaultTransport.(*http.Transport).Clone()
 		t.TLSClientConfig = f.trust()
-		benchLogins(b, c, f, floorHandler(f.URL, &http.Client{Transport: t}))
+		benchLogins(b, c, f, floorHandler(f.URL, &http.Client{Transport: t}), true)
 	})
 }
 
@@ -230,7 +244,7 @@ func BenchmarkLoginNoUpstream(b *testing.B) {
 			logger := slog.New(slog.NewJSONHandler(io.Discard, nil))
 			wx := newWXClient("http://wechat.invalid", testAppID, testSecret, 5*time.Second, defaultMaxInflight)
 			wx.http.Transport = memoryWeChat{}
-			benchLogins(b, c, f, newServer(logger, wx, nil, newMetrics("bench"), defaultMaxInflight))
+			benchLogins(b, c, f, newServer(logger, wx, nil, newMetrics("bench"), defaultMaxInflight), false)
 		})
 	}
 }

@@ -156,9 +156,13 @@ func (c *wxClient) call(ctx context.Context, code string) (s Session, err error)
 	// A GET with no body is "replayable": on a reused connection that breaks
 	// before the answer, http.Transport silently sends it again, once per
 	// pooled connection, each time spending the same single-use code. A
-	// body (empty, and not rewindable) makes the request non-replayable;
-	// the transport still sends no body for an empty GET.
+	// body (empty, and not rewindable) makes the request non-replayable.
+	// The "identity" transfer encoding stops the transport from probing
+	// that body (a goroutine and a 200 ms timer) and, when the probe is
+	// slow under load, from sending the GET chunked: on the wire it stays a
+	// plain GET without a body.
 	req.Body = noReplay{}
+	req.TransferEncoding = identity
 
 	resp, err := c.http.Do(req)
 	if err != nil {
@@ -233,11 +237,18 @@ type scrubbedError struct {
 func (e *scrubbedError) Error() string { return e.msg }
 func (e *scrubbedError) Unwrap() error { return e.err }
 
+// identity is the request's transfer encoding: no chunking. Shared, as
+// net/http only reads it.
+var identity = []string{"identity"}
+
 // noReplay is an empty request body that http.Transport cannot rewind.
 type noReplay struct{}
 
 func (noReplay) Read([]byte) (int, error) { return 0, io.EOF }
 func (noReplay) Close() error             { return nil }
+
+// WriteTo lets io.Copy skip its 32 KiB buffer for a body that is empty.
+func (noReplay) WriteTo(io.Writer) (int64, error) { return 0, nil }
 
 // code2SessionReply is the part of WeChat's answer we read. session_key is
 // left out on purpose.
