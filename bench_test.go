@@ -187,7 +187,7 @@ func floorHandler(base string, client *http.Client) http.Handler {
 		q := url.Values{"appid": {testAppID}, "secret": {testSecret}, "js_code": {req.Code}, "grant_type": {"authorization_code"}}
 		resp, err := client.Get(base + "/sns/jscode2session?" + q.Encode())
 		if err != nil {
-			http.Error(w, "upstream", 502)
+			http.Error(w, "upstream", http.StatusBadGateway)
 			return
 		}
 		defer resp.Body.Close()
@@ -196,7 +196,7 @@ func floorHandler(base string, client *http.Client) http.Handler {
 			UnionID string `json:"unionid,omitempty"`
 		}
 		if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
-			http.Error(w, "upstream", 502)
+			http.Error(w, "upstream", http.StatusBadGateway)
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")

@@ -415,9 +415,8 @@ func logRequests(logger *slog.Logger, next http.Handler) http.Handler {
 			slog.String("remote", r.RemoteAddr),
 		}
 		if lw.err != nil {
-			var we *WxError
-			if errors.As(lw.err, &we) {
-				attrs = append(attrs, slog.Int("errcode", we.Code))
+			if code := errcodeOf(lw.err); code != 0 {
+				attrs = append(attrs, slog.Int("errcode", code))
 			}
 			ae := clientError(lw.err)
 			attrs = append(attrs, slog.String("error", ae.code))

@@ -77,7 +77,9 @@ func TestLoginErrors(t *testing.T) {
 		{"errcode as string", stringAnswer(`{"errcode":"40163","errmsg":"code been used"}`), 401, "invalid_code", ""},
 		{"unknown errcode", errcodeAnswer(99999), 502, "upstream_error", ""},
 		{"HTTP 500", func(w http.ResponseWriter, r *http.Request) { http.Error(w, "oops", 500) }, 502, "upstream_error", ""},
-		{"HTTP 302", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "http://127.0.0.1:1/", 302) }, 502, "upstream_error", ""},
+		{"HTTP 302", func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, "http://127.0.0.1:1/", http.StatusFound)
+		}, 502, "upstream_error", ""},
 		{"garbage", stringAnswer("<html>bad gateway</html>"), 502, "upstream_error", ""},
 		{"empty body", stringAnswer(""), 502, "upstream_error", ""},
 		{"JSON array", stringAnswer(`[1,2]`), 502, "upstream_error", ""},

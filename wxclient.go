@@ -133,9 +133,8 @@ func retryable(ctx context.Context, err error) bool {
 	if ctx.Err() != nil {
 		return false
 	}
-	var we *WxError
-	if errors.As(err, &we) {
-		return we.Code == errcodeBusy
+	if code := errcodeOf(err); code != 0 {
+		return code == errcodeBusy
 	}
 	var op *net.OpError
 	return errors.As(err, &op) && op.Op == "dial"

@@ -254,7 +254,9 @@ func TestErrorsScrubbed(t *testing.T) {
 		"echo in errmsg": func(w http.ResponseWriter, r *http.Request) {
 			wechatJSON(w, `{"errcode":40029,"errmsg":"bad `+r.URL.RawQuery+`"}`)
 		},
-		"redirect": func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/elsewhere?"+r.URL.RawQuery, 302) },
+		"redirect": func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, "/elsewhere?"+r.URL.RawQuery, http.StatusFound)
+		},
 	}
 	check := func(name string, err error) {
 		if err == nil {
