@@ -156,11 +156,19 @@ func forEachLoad(b *testing.B, body func(b *testing.B, concurrency int, f *bench
 // benchService is the real service, as run() builds it, pointed at f.
 func benchService(f *benchWeChat, tok *tokens) http.Handler {
 	logger := slog.New(slog.NewJSONHandler(io.Discard, nil)) // info level: one line per request, formatted
-	wx := newWXClient(f.URL, testAppID, testSecret, 5*time.Second, defaultMaxInflight)
+	wx := newWXClient(f.URL, []App{{testAppID, testSecret}}, 5*time.Second, defaultMaxInflight)
 	wx.http.Transport.(*http.Transport).TLSClientConfig = f.trust()
-	m := newMetrics("bench")
+	m := newMetrics("bench", []string{testAppID})
 	wx.observe = m.upstream
-	return newServer(logger, wx, tok, m, defaultMaxInflight)
+	return newServer(benchConfig(), logger, wx, tok, m)
+}
+
+// benchConfig is the service's configuration in the benchmarks: one app,
+// the default in-flight limit, no rate limits.
+func benchConfig() Config {
+	c := testConfig()
+	c.MaxInflight, c.Timeout = defaultMaxInflight, 5*time.Second
+	return c
 }
 
 // BenchmarkLogin is the real service end to end, without and with tokens.
@@ -242,9 +250,9 @@ func BenchmarkLoginNoUpstream(b *testing.B) {
 		b.Run(fmt.Sprintf("c=%d", c), func(b *testing.B) {
 			f := newBenchWeChat(b, 0) // counts stay 0: nothing reaches it
 			logger := slog.New(slog.NewJSONHandler(io.Discard, nil))
-			wx := newWXClient("http://wechat.invalid", testAppID, testSecret, 5*time.Second, defaultMaxInflight)
+			wx := newWXClient("http://wechat.invalid", []App{{testAppID, testSecret}}, 5*time.Second, defaultMaxInflight)
 			wx.http.Transport = memoryWeChat{}
-			benchLogins(b, c, f, newServer(logger, wx, nil, newMetrics("bench"), defaultMaxInflight), false)
+			benchLogins(b, c, f, newServer(benchConfig(), logger, wx, nil, newMetrics("bench", []string{testAppID})), false)
 		})
 	}
 }

@@ -8,24 +8,32 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"text/tabwriter"
 	"time"
 )
 
 // Config is every setting of the service, read and validated once at start.
 type Config struct {
-	AppID           string
-	Secret          string // the AppSecret; never logged
+	Apps            []App // in WX_APPID order; at least one
 	Addr            string
 	BaseURL         string // WeChat API base, without a trailing slash
 	Timeout         time.Duration
 	MaxInflight     int
 	Mock            bool
-	TokenKeys       [][]byte // the first signs, all verify; empty = no tokens
+	TokenKeys       [][]byte     // HMAC keys: the first signs (unless KeyFile), all verify
+	SigningKeys     []*tokenKey  // from TOKEN_KEY_FILE: the first signs, all verify and are published
 	TokenTTL        time.Duration
+	TokenIssuer     string // iss of every token; an http(s) URL also turns on discovery
+	PhoneLimit      rate   // per openid; zero = off
+	RateLimit       rate   // per client address; zero = off
+	TrustedProxies  []netip.Prefix
+	DrainDelay      time.Duration
 	TLSCert, TLSKey string
 	TLSCertificate  *tls.Certificate // loaded at startup from TLSCert and TLSKey
 	ShutdownTimeout time.Duration
@@ -34,9 +42,25 @@ type Config struct {
 
 	Healthcheck bool // -healthcheck: probe a running instance and exit
 	Version     bool // -version: print the version and exit
+	GenKey      bool // -genkey: print a new P-256 private key and exit
 
 	// Warnings are things worth a WARN line once the logger exists.
 	Warnings []string
+}
+
+// App is one mini-program: its AppID and AppSecret.
+type App struct {
+	ID     string
+	Secret string // never logged
+}
+
+// appIDs lists the configured AppIDs in order.
+func (c Config) appIDs() []string {
+	ids := make([]string, len(c.Apps))
+	for i, a := range c.Apps {
+		ids[i] = a.ID
+	}
+	return ids
 }
 
 // Defaults that the SPEC fixes.
@@ -47,10 +71,6 @@ const (
 	minTokenKeyLen     = 32
 	defaultMaxInflight = 512
 )
-
-// setting is one value as given, with the name to blame in an error: the
-// flag when it was given, else the variable.
-type setting struct{ value, name string }
 
 // configError is a setting that stops startup; main exits 2 on it.
 type configError struct {
@@ -65,34 +85,99 @@ func (e *configError) Error() string {
 	return e.setting + ": " + e.problem
 }
 
+// setting is one row of the configuration table: where a value comes from,
+// and what turns it into a field of Config.
+type setting struct {
+	env    string // the environment variable
+	flag   string // the flag without its dash; "" for secrets and PORT
+	def    string // default, as the user would write it ("" = none)
+	usage  string
+	health bool // -healthcheck reads it too (it reads nothing else)
+	// parse checks the value (flag, else variable, else def) and stores
+	// it. Its error is the problem only: the caller names the setting.
+	parse func(v string) error
+}
+
+// settings is the configuration table: every setting the service has, in
+// the order -h and the README list them. Rows that depend on another
+// setting (secrets on the AppIDs, the base URL on mock mode) store the raw
+// value here and are checked after the loop.
+func settings(c *Config, raw map[string]string) []setting {
+	keep := func(env string) func(string) error {
+		return func(v string) error { raw[env] = v; return nil }
+	}
+	return []setting{
+		{env: "WX_APPID", flag: "appid", usage: "mini-program AppID, or several separated by commas; required unless mock mode", parse: keep("WX_APPID")},
+		{env: "WX_SECRET", usage: "AppSecret of the one AppID (or WX_SECRET_FILE, WX_SECRET_DIR)", parse: keep("WX_SECRET")},
+		{env: "WX_SECRET_FILE", flag: "secret-file", usage: "file holding the AppSecret (Docker/Kubernetes secrets)", parse: keep("WX_SECRET_FILE")},
+		{env: "WX_SECRET_DIR", flag: "secret-dir", usage: "directory with one AppSecret file per AppID, named by the AppID", parse: keep("WX_SECRET_DIR")},
+		{env: "ADDR", flag: "addr", def: ":" + defaultPort, usage: "listen address host:port (default :$PORT when PORT is set)", health: true, parse: listenAddr(&c.Addr)},
+		{env: "PORT", usage: "port to listen on when ADDR is not set (Cloud Hosting, Heroku-style platforms)", health: true, parse: keep("PORT")},
+		{env: "WX_API_BASE_URL", flag: "wx-base-url", def: defaultBaseURL, usage: "WeChat API base URL; http:// only for tests and internal gateways", parse: keep("WX_API_BASE_URL")},
+		{env: "WX_TIMEOUT", flag: "wx-timeout", def: "5s", usage: "deadline for one request's whole upstream work, retries included", parse: duration(&c.Timeout, time.Nanosecond)},
+		{env: "MAX_INFLIGHT", flag: "max-inflight", def: strconv.Itoa(defaultMaxInflight), usage: "requests waiting for WeChat at once; beyond it, 503 at once", parse: atLeastOne(&c.MaxInflight)},
+		{env: "WX_MOCK", flag: "mock", usage: "mock mode: a fake WeChat built in, no credentials needed (1, true, yes)", parse: onOff(&c.Mock)},
+		{env: "TOKEN_SECRET", usage: "HMAC key(s) for HS256 login tokens, comma-separated, each >= 32 bytes", parse: keep("TOKEN_SECRET")},
+		{env: "TOKEN_SECRET_FILE", flag: "token-secret-file", usage: "the same, from a file", parse: keep("TOKEN_SECRET_FILE")},
+		{env: "TOKEN_TTL", flag: "token-ttl", def: "2h", usage: "lifetime of a login token", parse: duration(&c.TokenTTL, time.Second)},
+		{env: "TOKEN_KEY_FILE", flag: "token-key-file", usage: "PEM private key(s), P-256 or Ed25519, for ES256/EdDSA tokens and the JWKS (wxlogin -genkey makes one)", parse: keyFile(&c.SigningKeys)},
+		{env: "TOKEN_ISSUER", flag: "token-issuer", def: tokenIssuer, usage: "iss of the tokens; an https:// URL also serves OpenID discovery", parse: issuer(&c.TokenIssuer)},
+		{env: "PHONE_LIMIT", flag: "phone-limit", def: "10/1h", usage: "phone-number requests per user, N/duration; 0 = off", parse: rateSetting(&c.PhoneLimit)},
+		{env: "RATE_LIMIT", flag: "rate-limit", def: "off", usage: "logins and phone requests per client address, N/duration", parse: rateSetting(&c.RateLimit)},
+		{env: "TRUSTED_PROXIES", flag: "trusted-proxies", usage: "CIDRs or addresses whose X-Forwarded-For is believed, comma-separated", parse: prefixes(&c.TrustedProxies)},
+		{env: "DRAIN_DELAY", flag: "drain-delay", def: "0s", usage: "after SIGTERM, serve this long with /healthz 503 before shutting down", parse: duration(&c.DrainDelay, 0)},
+		{env: "TLS_CERT_FILE", flag: "tls-cert", usage: "TLS certificate file: serve HTTPS (and HTTP/2); re-read on SIGHUP", health: true, parse: keep("TLS_CERT_FILE")},
+		{env: "TLS_KEY_FILE", flag: "tls-key", usage: "TLS private key file; both or neither", health: true, parse: keep("TLS_KEY_FILE")},
+		{env: "SHUTDOWN_TIMEOUT", flag: "shutdown-timeout", def: "10s", usage: "how long in-flight requests get after SIGTERM/SIGINT", parse: duration(&c.ShutdownTimeout, 0)},
+		{env: "LOG_FORMAT", flag: "log-format", def: "json", usage: "json or text (to stderr)", parse: oneOf(&c.LogFormat, "json", "text")},
+		{env: "LOG_LEVEL", flag: "log-level", def: "info", usage: "debug, info, warn or error", parse: logLevel(&c.LogLevel)},
+	}
+}
+
+// flagValue is a string flag that remembers whether it was given; a
+// boolean one (-mock) needs no value.
+type flagValue struct {
+	value   string
+	set     bool
+	boolean bool
+}
+
+func (f *flagValue) String() string { return f.value }
+func (f *flagValue) Set(v string) error {
+	if f.boolean {
+		if _, err := strconv.ParseBool(v); err != nil {
+			return errors.New("not true or false")
+		}
+	}
+	f.value, f.set = v, true
+	return nil
+}
+func (f *flagValue) IsBoolFlag() bool { return f.boolean }
+
 // loadConfig reads flags (args, without the program name) and the
-// environment through getenv. A flag beats its variable; secrets come only
-// from the environment or from files.
+// environment through getenv. A flag beats its variable, which beats the
+// default; secrets come only from the environment or from files.
 func loadConfig(args []string, getenv func(string) string, usage io.Writer) (Config, error) {
+	var c Config
+	raw := map[string]string{}
+	table := settings(&c, raw)
+
 	fs := flag.NewFlagSet("wxlogin", flag.ContinueOnError)
 	fs.SetOutput(io.Discard) // errors are returned as one line, not printed here
 	fs.Usage = func() {}
-	fs.String("appid", "", "mini-program AppID (`WX_APPID`)")
-	fs.String("secret-file", "", "file holding the AppSecret (`WX_SECRET_FILE`)")
-	fs.String("addr", "", "listen address (`ADDR`; default :2020, or :$PORT)")
-	fs.String("wx-base-url", "", "WeChat API base URL (`WX_API_BASE_URL`; default "+defaultBaseURL+")")
-	fs.String("wx-timeout", "", "deadline for one login's upstream work, retries included (`WX_TIMEOUT`; default 5s)")
-	fs.String("max-inflight", "", "logins in flight at once before answering 503 (`MAX_INFLIGHT`; default 512)")
-	fs.Bool("mock", false, "mock mode: a fake WeChat built in, no credentials needed (WX_MOCK=1)")
-	fs.String("token-secret-file", "", "file holding the login-token key(s) (`TOKEN_SECRET_FILE`)")
-	fs.String("token-ttl", "", "lifetime of a login token (`TOKEN_TTL`; default 2h)")
-	fs.String("tls-cert", "", "TLS certificate file; serve HTTPS (`TLS_CERT_FILE`)")
-	fs.String("tls-key", "", "TLS private key file (`TLS_KEY_FILE`)")
-	fs.String("shutdown-timeout", "", "grace period for in-flight requests on SIGTERM (`SHUTDOWN_TIMEOUT`; default 10s)")
-	fs.String("log-format", "", "json or text (`LOG_FORMAT`; default json)")
-	fs.String("log-level", "", "debug, info, warn or error (`LOG_LEVEL`; default info)")
-	healthcheck := fs.Bool("healthcheck", false, "call this instance's /healthz and exit 0 or 1")
-	version := fs.Bool("version", false, "print the version and exit")
+	flags := map[string]*flagValue{}
+	for _, s := range table {
+		if s.flag != "" {
+			flags[s.env] = &flagValue{boolean: s.env == "WX_MOCK"}
+			fs.Var(flags[s.env], s.flag, s.usage)
+		}
+	}
+	fs.BoolVar(&c.Healthcheck, "healthcheck", false, "call this instance's /healthz and exit 0 or 1")
+	fs.BoolVar(&c.Version, "version", false, "print the version and exit")
+	fs.BoolVar(&c.GenKey, "genkey", false, "print a new P-256 private key (PKCS#8 PEM) for TOKEN_KEY_FILE and exit")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprint(usage, "usage: wxlogin [flags]\n\nEach flag has an environment variable (named in brackets); a flag beats its\nvariable. Secrets come only from the environment or files. See README.md.\n\n")
-			fs.SetOutput(usage)
-			fs.PrintDefaults()
+			printUsage(usage, table)
 			return Config{}, err
 		}
 		return Config{}, &configError{problem: err.Error() + " (see wxlogin -h)"}
@@ -100,179 +185,423 @@ func loadConfig(args []string, getenv func(string) string, usage io.Writer) (Con
 	if fs.NArg() > 0 {
 		return Config{}, &configError{problem: fmt.Sprintf("unexpected argument %q (see wxlogin -h)", fs.Arg(0))}
 	}
-
-	if *version {
-		return Config{Version: true}, nil // needs no other setting
+	if c.Version || c.GenKey {
+		return c, nil // they need no other setting
 	}
 
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	// get reads a setting: the flag when it was given, else the variable.
-	get := func(env, flagName string) setting {
-		if set[flagName] {
-			return setting{fs.Lookup(flagName).Value.String(), "-" + flagName}
+	// name is what an error blames: the flag when it was given, else the
+	// variable.
+	name, given := map[string]string{}, map[string]bool{}
+	for _, s := range table {
+		if c.Healthcheck && !s.health {
+			continue // -healthcheck works whatever else the environment holds
 		}
-		return setting{getenv(env), env}
-	}
-
-	c := Config{Healthcheck: *healthcheck, Version: *version}
-	var err error
-
-	if set["mock"] {
-		c.Mock = fs.Lookup("mock").Value.String() == "true"
-	} else if c.Mock, err = parseSwitch(getenv("WX_MOCK")); err != nil {
-		return Config{}, &configError{"WX_MOCK", err.Error()}
-	}
-
-	c.AppID = strings.TrimSpace(get("WX_APPID", "appid").value)
-	secret := setting{getenv("WX_SECRET"), "WX_SECRET"}
-	secretFile := get("WX_SECRET_FILE", "secret-file")
-	baseURL := get("WX_API_BASE_URL", "wx-base-url")
-	if c.Mock {
-		if c.AppID == "" {
-			c.AppID = mockAppID
+		v, n := getenv(s.env), s.env
+		if f := flags[s.env]; f != nil && f.set {
+			v, n = f.value, "-"+s.flag
+			if f.boolean && v == "true" {
+				v = "1"
+			}
 		}
-		if secret.value != "" || secretFile.value != "" {
-			c.Warnings = append(c.Warnings, "mock mode ignores WX_SECRET and WX_SECRET_FILE")
+		name[s.env], given[s.env] = n, v != ""
+		if v == "" {
+			v = s.def
 		}
-		if baseURL.value != "" {
-			c.Warnings = append(c.Warnings, "mock mode ignores "+baseURL.name)
-		}
-	} else {
-		if c.AppID == "" {
-			return Config{}, &configError{"WX_APPID", "required (or run with -mock to try the service without credentials)"}
-		}
-		if c.Secret, err = secretFrom(secret, secretFile); err != nil {
-			return Config{}, err
-		}
-		if c.Secret == "" {
-			return Config{}, &configError{"WX_SECRET", "required: set WX_SECRET or WX_SECRET_FILE (or run with -mock)"}
-		}
-		if baseURL.value == "" {
-			baseURL.value = defaultBaseURL
-		}
-		if c.BaseURL, err = parseBaseURL(baseURL.value); err != nil {
-			return Config{}, &configError{baseURL.name, err.Error()}
-		}
-		if strings.HasPrefix(c.BaseURL, "http://") {
-			c.Warnings = append(c.Warnings, "WeChat API base URL is plain http: the AppSecret travels unencrypted")
+		if err := s.parse(v); err != nil {
+			return Config{}, &configError{n, err.Error()}
 		}
 	}
-
-	if c.Addr, err = listenAddr(get("ADDR", "addr")); err != nil {
+	if err := c.crossChecks(raw, name, given); err != nil {
+		if c.Healthcheck {
+			return Config{}, fmt.Errorf("healthcheck: %w", err) // exit 1, never 2
+		}
 		return Config{}, err
-	}
-	if port := getenv("PORT"); port != "" {
-		if _, err := parsePort(port); err != nil {
-			return Config{}, &configError{"PORT", err.Error()}
-		}
-		if get("ADDR", "addr").value == "" {
-			c.Addr = ":" + port
-		}
-	}
-
-	if c.Timeout, err = durationSetting(get("WX_TIMEOUT", "wx-timeout"), 5*time.Second, time.Nanosecond); err != nil {
-		return Config{}, err
-	}
-	if c.TokenTTL, err = durationSetting(get("TOKEN_TTL", "token-ttl"), 2*time.Hour, time.Second); err != nil {
-		return Config{}, err
-	}
-	if c.ShutdownTimeout, err = durationSetting(get("SHUTDOWN_TIMEOUT", "shutdown-timeout"), 10*time.Second, 0); err != nil {
-		return Config{}, err
-	}
-
-	c.MaxInflight = defaultMaxInflight
-	if v := get("MAX_INFLIGHT", "max-inflight"); v.value != "" {
-		n, err := strconv.Atoi(strings.TrimSpace(v.value))
-		if err != nil || n < 1 {
-			return Config{}, &configError{v.name, fmt.Sprintf("%q is not a whole number of at least 1", v.value)}
-		}
-		c.MaxInflight = n
-	}
-
-	tokenSecret := setting{getenv("TOKEN_SECRET"), "TOKEN_SECRET"}
-	tokenFile := get("TOKEN_SECRET_FILE", "token-secret-file")
-	keys, err := secretFrom(tokenSecret, tokenFile)
-	if err != nil {
-		return Config{}, err
-	}
-	if keys != "" {
-		from := tokenSecret.name
-		if tokenFile.value != "" {
-			from = tokenFile.name
-		}
-		if c.TokenKeys, err = parseTokenKeys(keys); err != nil {
-			return Config{}, &configError{from, err.Error()}
-		}
-	}
-
-	cert, key := get("TLS_CERT_FILE", "tls-cert"), get("TLS_KEY_FILE", "tls-key")
-	switch {
-	case cert.value != "" && key.value == "":
-		return Config{}, &configError{key.name, "required when " + cert.name + " is set (both or neither)"}
-	case cert.value == "" && key.value != "":
-		return Config{}, &configError{cert.name, "required when " + key.name + " is set (both or neither)"}
-	}
-	if cert.value != "" {
-		c.TLSCert, c.TLSKey = cert.value, key.value
-		if c.TLSCertificate, err = loadKeyPair(cert, key); err != nil {
-			return Config{}, err
-		}
-	}
-
-	format := get("LOG_FORMAT", "log-format")
-	switch c.LogFormat = strings.ToLower(strings.TrimSpace(format.value)); c.LogFormat {
-	case "":
-		c.LogFormat = "json"
-	case "json", "text":
-	default:
-		return Config{}, &configError{format.name, fmt.Sprintf("%q is not json or text", format.value)}
-	}
-	level := get("LOG_LEVEL", "log-level")
-	switch strings.ToLower(strings.TrimSpace(level.value)) {
-	case "", "info":
-		c.LogLevel = slog.LevelInfo
-	case "debug":
-		c.LogLevel = slog.LevelDebug
-	case "warn", "warning":
-		c.LogLevel = slog.LevelWarn
-	case "error":
-		c.LogLevel = slog.LevelError
-	default:
-		return Config{}, &configError{level.name, fmt.Sprintf("%q is not debug, info, warn or error", level.value)}
 	}
 	return c, nil
 }
 
-// parseSwitch reads an on/off variable such as WX_MOCK.
-func parseSwitch(v string) (bool, error) {
-	switch strings.ToLower(strings.TrimSpace(v)) {
-	case "1", "true", "yes":
-		return true, nil
-	case "", "0", "false", "no":
-		return false, nil
+// crossChecks applies the rules that join several settings: the listen
+// port, TLS pairs, the AppIDs and their secrets, and the token keys.
+func (c *Config) crossChecks(raw, name map[string]string, given map[string]bool) error {
+	if port := raw["PORT"]; port != "" {
+		if _, err := parsePort(port); err != nil {
+			return &configError{"PORT", err.Error()}
+		}
+		if !given["ADDR"] {
+			c.Addr = ":" + port
+		}
 	}
-	return false, fmt.Errorf("%q is not one of 1, true, yes, 0, false, no", v)
+	cert, key := raw["TLS_CERT_FILE"], raw["TLS_KEY_FILE"]
+	switch {
+	case cert != "" && key == "":
+		return &configError{name["TLS_KEY_FILE"], "required when " + name["TLS_CERT_FILE"] + " is set (both or neither)"}
+	case cert == "" && key != "":
+		return &configError{name["TLS_CERT_FILE"], "required when " + name["TLS_KEY_FILE"] + " is set (both or neither)"}
+	}
+	c.TLSCert, c.TLSKey = cert, key
+	if c.Healthcheck {
+		return nil // it needs to know TLS is on, not the certificate
+	}
+	if cert != "" {
+		var err error
+		if c.TLSCertificate, err = loadKeyPair(cert, key, name["TLS_CERT_FILE"], name["TLS_KEY_FILE"]); err != nil {
+			return err
+		}
+	}
+	if err := c.apps(raw, name, given); err != nil {
+		return err
+	}
+
+	keys, from, err := secretFrom(raw, name, "TOKEN_SECRET", "TOKEN_SECRET_FILE")
+	if err != nil {
+		return err
+	}
+	if keys != "" {
+		if c.TokenKeys, err = parseTokenKeys(keys); err != nil {
+			return &configError{from, err.Error()}
+		}
+	}
+	if c.TokenIssuer != tokenIssuer && strings.Contains(c.TokenIssuer, "://") && len(c.SigningKeys) == 0 {
+		c.Warnings = append(c.Warnings, "TOKEN_ISSUER is a URL but TOKEN_KEY_FILE is not set: OpenID discovery needs public keys, so it is off")
+	}
+	if !c.Mock && len(c.TokenKeys) == 0 && len(c.SigningKeys) == 0 {
+		c.Warnings = append(c.Warnings, "login tokens are off: set TOKEN_SECRET (HS256) or TOKEN_KEY_FILE (ES256/EdDSA); logins return no token and /session, /phonenumber answer 404")
+	}
+	return nil
 }
 
-// secretFrom returns a secret given directly (value) or in a file, trimmed.
-// Giving both is ambiguous; a file that cannot be read or is empty is an
-// error. An empty result means neither was given.
-func secretFrom(value, file setting) (string, error) {
-	if value.value != "" && file.value != "" {
-		return "", &configError{value.name, "and " + file.name + " are both set: give only one"}
+// apps reads the AppIDs and their secrets, and the base URL they are used
+// with. Mock mode needs neither secrets nor a base URL.
+func (c *Config) apps(raw, name map[string]string, given map[string]bool) error {
+	var ids []string
+	for _, id := range strings.Split(raw["WX_APPID"], ",") {
+		if id = strings.TrimSpace(id); id != "" {
+			ids = append(ids, id)
+		}
 	}
-	if file.value == "" {
-		return strings.TrimSpace(value.value), nil
+	seen := map[string]bool{}
+	for _, id := range ids {
+		if seen[id] {
+			return &configError{name["WX_APPID"], fmt.Sprintf("%q is listed twice", id)}
+		}
+		seen[id] = true
+		if !c.Mock && !isAppID(id) || c.Mock && !validMockAppID(id) {
+			return &configError{name["WX_APPID"], fmt.Sprintf("%q is not an AppID (wx and 16 lowercase hex digits)", id)}
+		}
 	}
-	b, err := os.ReadFile(file.value)
+	if c.Mock {
+		if len(ids) == 0 {
+			ids = []string{mockAppID}
+		}
+		for _, id := range ids {
+			c.Apps = append(c.Apps, App{ID: id, Secret: mockSecret})
+		}
+		if raw["WX_SECRET"] != "" || raw["WX_SECRET_FILE"] != "" || raw["WX_SECRET_DIR"] != "" {
+			c.Warnings = append(c.Warnings, "mock mode ignores WX_SECRET, WX_SECRET_FILE and WX_SECRET_DIR")
+		}
+		if given["WX_API_BASE_URL"] {
+			c.Warnings = append(c.Warnings, "mock mode ignores "+name["WX_API_BASE_URL"])
+		}
+		return nil
+	}
+	if len(ids) == 0 {
+		return &configError{"WX_APPID", "required (or run with -mock to try the service without credentials)"}
+	}
+	var err error
+	if c.BaseURL, err = parseBaseURL(raw["WX_API_BASE_URL"]); err != nil {
+		return &configError{name["WX_API_BASE_URL"], err.Error()}
+	}
+	if strings.HasPrefix(c.BaseURL, "http://") {
+		c.Warnings = append(c.Warnings, "WeChat API base URL is plain http: the AppSecret travels unencrypted")
+	}
+
+	dir := raw["WX_SECRET_DIR"]
+	if len(ids) > 1 {
+		for _, env := range []string{"WX_SECRET", "WX_SECRET_FILE"} {
+			if raw[env] != "" {
+				return &configError{name[env], fmt.Sprintf("one secret for %d AppIDs: put one file per AppID in WX_SECRET_DIR", len(ids))}
+			}
+		}
+		if dir == "" {
+			return &configError{"WX_SECRET_DIR", fmt.Sprintf("required for %d AppIDs: a directory with one AppSecret file per AppID", len(ids))}
+		}
+	}
+	if dir != "" {
+		if raw["WX_SECRET"] != "" || raw["WX_SECRET_FILE"] != "" {
+			return &configError{name["WX_SECRET_DIR"], "and WX_SECRET or WX_SECRET_FILE are both set: give only one"}
+		}
+		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+			return &configError{name["WX_SECRET_DIR"], fmt.Sprintf("%s is not a readable directory", dir)}
+		}
+		for _, id := range ids {
+			s, err := readSecretFile(filepath.Join(dir, id))
+			if err != nil {
+				return &configError{name["WX_SECRET_DIR"], "AppID " + id + ": " + err.Error()}
+			}
+			c.Apps = append(c.Apps, App{ID: id, Secret: s})
+		}
+		return nil
+	}
+	secret, _, err := secretFrom(raw, name, "WX_SECRET", "WX_SECRET_FILE")
 	if err != nil {
-		// The *PathError names the file, never its content.
-		return "", &configError{file.name, err.Error()}
+		return err
+	}
+	if secret == "" {
+		return &configError{"WX_SECRET", "required: set WX_SECRET, WX_SECRET_FILE or WX_SECRET_DIR (or run with -mock)"}
+	}
+	c.Apps = []App{{ID: ids[0], Secret: secret}}
+	return nil
+}
+
+// isAppID reports whether id has the shape of a real AppID: wx and 16
+// lowercase hex digits.
+func isAppID(id string) bool {
+	if len(id) != 18 || !strings.HasPrefix(id, "wx") {
+		return false
+	}
+	for i := 2; i < len(id); i++ {
+		if c := id[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// validMockAppID accepts the made-up AppIDs of mock mode: 1–32 characters
+// of A-Z a-z 0-9 - _.
+func validMockAppID(id string) bool { return len(id) <= 32 && checkCode(id) == nil }
+
+// printUsage is -h: the table, secret rows included as variables only.
+func printUsage(w io.Writer, table []setting) {
+	fmt.Fprint(w, "usage: wxlogin [flags]\n       wxlogin -mock | -healthcheck | -genkey | -version\n\n"+
+		"Every setting is an environment variable; most also have a flag, which beats\n"+
+		"the variable. Secrets are variables or files only, never flags.\n\n")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "VARIABLE\tFLAG\tDEFAULT\tMEANING")
+	for _, s := range table {
+		f := "—"
+		if s.flag != "" {
+			f = "-" + s.flag
+		}
+		d := s.def
+		if d == "" {
+			d = "—"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", s.env, f, d, s.usage)
+	}
+	tw.Flush()
+	fmt.Fprint(w, "\nActions: -healthcheck (probe /healthz, exit 0 or 1), -genkey (print a new\nP-256 key for TOKEN_KEY_FILE), -version.\n")
+}
+
+// Parsers of the table. Each stores into its field and returns the problem
+// with the value, without naming the setting.
+
+func duration(d *time.Duration, lowest time.Duration) func(string) error {
+	return func(v string) error {
+		x, err := time.ParseDuration(strings.TrimSpace(v))
+		switch {
+		case err != nil:
+			return fmt.Errorf("%q is not a duration such as 5s or 2h", v)
+		case x >= lowest:
+			*d = x
+			return nil
+		case lowest == 0:
+			return fmt.Errorf("%q must not be negative", v)
+		case lowest == time.Nanosecond:
+			return fmt.Errorf("%q must be positive", v)
+		}
+		return fmt.Errorf("%q must be at least %v", v, lowest)
+	}
+}
+
+func atLeastOne(n *int) func(string) error {
+	return func(v string) error {
+		x, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil || x < 1 {
+			return fmt.Errorf("%q is not a whole number of at least 1", v)
+		}
+		*n = x
+		return nil
+	}
+}
+
+func onOff(b *bool) func(string) error {
+	return func(v string) error {
+		switch strings.ToLower(strings.TrimSpace(v)) {
+		case "1", "true", "yes":
+			*b = true
+		case "", "0", "false", "no":
+			*b = false
+		default:
+			return fmt.Errorf("%q is not one of 1, true, yes, 0, false, no", v)
+		}
+		return nil
+	}
+}
+
+func oneOf(s *string, choices ...string) func(string) error {
+	return func(v string) error {
+		x := strings.ToLower(strings.TrimSpace(v))
+		for _, c := range choices {
+			if x == c {
+				*s = x
+				return nil
+			}
+		}
+		return fmt.Errorf("%q is not %s", v, strings.Join(choices, " or "))
+	}
+}
+
+func logLevel(l *slog.Level) func(string) error {
+	return func(v string) error {
+		switch strings.ToLower(strings.TrimSpace(v)) {
+		case "info":
+			*l = slog.LevelInfo
+		case "debug":
+			*l = slog.LevelDebug
+		case "warn", "warning":
+			*l = slog.LevelWarn
+		case "error":
+			*l = slog.LevelError
+		default:
+			return fmt.Errorf("%q is not debug, info, warn or error", v)
+		}
+		return nil
+	}
+}
+
+// listenAddr validates a listen address, host:port with a numeric port.
+func listenAddr(addr *string) func(string) error {
+	return func(v string) error {
+		_, port, err := net.SplitHostPort(v)
+		if err != nil {
+			return fmt.Errorf("%q is not host:port (for example :2020)", v)
+		}
+		if _, err := parsePort(port); err != nil {
+			return err
+		}
+		*addr = v
+		return nil
+	}
+}
+
+func parsePort(s string) (int, error) {
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 || n > 65535 {
+		return 0, fmt.Errorf("%q is not a port number", s)
+	}
+	return n, nil
+}
+
+// issuer accepts a name such as wxlogin, or an absolute http(s) URL without
+// query or fragment (its trailing slash dropped), which turns on discovery.
+func issuer(s *string) func(string) error {
+	return func(v string) error {
+		v = strings.TrimSpace(v)
+		if v == "" {
+			return errors.New("must not be empty")
+		}
+		if strings.Contains(v, "://") {
+			u, err := url.Parse(v)
+			if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" ||
+				u.RawQuery != "" || u.Fragment != "" || u.User != nil || strings.HasSuffix(v, "?") || strings.HasSuffix(v, "#") {
+				return fmt.Errorf("%q is not an absolute https:// URL without query or fragment", v)
+			}
+			v = strings.TrimRight(v, "/")
+		}
+		*s = v
+		return nil
+	}
+}
+
+// rate is a limit of n events per period; the zero rate is no limit.
+type rate struct {
+	n   int
+	per time.Duration
+}
+
+func (r rate) String() string {
+	if r.n == 0 {
+		return "off"
+	}
+	return strconv.Itoa(r.n) + "/" + r.per.String()
+}
+
+// rateSetting reads N/duration (600/1m, 10/1h); 0, off or empty is no limit.
+func rateSetting(r *rate) func(string) error {
+	return func(v string) error {
+		v = strings.TrimSpace(v)
+		switch strings.ToLower(v) {
+		case "", "0", "off":
+			*r = rate{}
+			return nil
+		}
+		ns, ds, ok := strings.Cut(v, "/")
+		n, err := strconv.Atoi(ns)
+		if !ok || err != nil || n < 1 {
+			return fmt.Errorf("%q is not N/duration with N at least 1, such as 600/1m or 10/1h (0 = off)", v)
+		}
+		d, err := time.ParseDuration(ds)
+		if err != nil || d <= 0 {
+			return fmt.Errorf("%q is not N/duration with a positive duration, such as 600/1m or 10/1h", v)
+		}
+		*r = rate{n, d}
+		return nil
+	}
+}
+
+// prefixes reads comma-separated CIDRs or single addresses.
+func prefixes(p *[]netip.Prefix) func(string) error {
+	return func(v string) error {
+		*p = nil
+		for _, s := range strings.Split(v, ",") {
+			if s = strings.TrimSpace(s); s == "" {
+				continue
+			}
+			if pre, err := netip.ParsePrefix(s); err == nil {
+				*p = append(*p, pre.Masked())
+				continue
+			}
+			a, err := netip.ParseAddr(s)
+			if err != nil {
+				return fmt.Errorf("%q is not an IP address or CIDR", s)
+			}
+			a = a.Unmap()
+			*p = append(*p, netip.PrefixFrom(a, a.BitLen()))
+		}
+		return nil
+	}
+}
+
+// secretFrom returns a secret given directly (the variable env) or in a
+// file (fileEnv), trimmed, and the name to blame for it. Giving both is
+// ambiguous; an unreadable or empty file is an error. An empty result
+// means neither was given.
+func secretFrom(raw, name map[string]string, env, fileEnv string) (secret, from string, err error) {
+	value, file := raw[env], raw[fileEnv]
+	if value != "" && file != "" {
+		return "", "", &configError{env, "and " + name[fileEnv] + " are both set: give only one"}
+	}
+	if file == "" {
+		return strings.TrimSpace(value), env, nil
+	}
+	s, err := readSecretFile(file)
+	if err != nil {
+		return "", "", &configError{name[fileEnv], err.Error()}
+	}
+	return s, name[fileEnv], nil
+}
+
+// readSecretFile reads a secret file, trimmed; unreadable or empty is an
+// error, which names the file and never its content.
+func readSecretFile(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", err // a *PathError: the path and the reason
 	}
 	s := strings.TrimSpace(string(b))
 	if s == "" {
-		return "", &configError{file.name, fmt.Sprintf("file %s is empty", file.value)}
+		return "", fmt.Errorf("file %s is empty", path)
 	}
 	return s, nil
 }
@@ -291,52 +620,6 @@ func parseBaseURL(raw string) (string, error) {
 		return "", fmt.Errorf("%q must not have a query, fragment or user info", raw)
 	}
 	return strings.TrimRight(u.String(), "/"), nil
-}
-
-// listenAddr validates a listen address; empty means the default.
-func listenAddr(s setting) (string, error) {
-	addr, name := s.value, s.name
-	if addr == "" {
-		return ":" + defaultPort, nil
-	}
-	_, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return "", &configError{name, fmt.Sprintf("%q is not host:port (for example :2020)", addr)}
-	}
-	if _, err := parsePort(port); err != nil {
-		return "", &configError{name, err.Error()}
-	}
-	return addr, nil
-}
-
-func parsePort(s string) (int, error) {
-	n, err := strconv.Atoi(s)
-	if err != nil || n < 0 || n > 65535 {
-		return 0, fmt.Errorf("%q is not a port number", s)
-	}
-	return n, nil
-}
-
-// durationSetting parses a Go duration no shorter than lowest (0: not
-// negative; 1ns: positive); empty means def.
-func durationSetting(s setting, def, lowest time.Duration) (time.Duration, error) {
-	v, name := s.value, s.name
-	if v == "" {
-		return def, nil
-	}
-	d, err := time.ParseDuration(strings.TrimSpace(v))
-	if err != nil {
-		return 0, &configError{name, fmt.Sprintf("%q is not a duration such as 5s or 2h", v)}
-	}
-	switch {
-	case d >= lowest:
-		return d, nil
-	case lowest == 0:
-		return 0, &configError{name, fmt.Sprintf("%q must not be negative", v)}
-	case lowest == time.Nanosecond:
-		return 0, &configError{name, fmt.Sprintf("%q must be positive", v)}
-	}
-	return 0, &configError{name, fmt.Sprintf("%q must be at least %v", v, lowest)}
 }
 
 // parseTokenKeys splits comma-separated HMAC keys, trimming spaces.

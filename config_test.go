@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -25,7 +26,9 @@ func writeFile(t *testing.T, content string) string {
 	return p
 }
 
-var realEnv = map[string]string{"WX_APPID": "wx123", "WX_SECRET": "sekret"}
+const realAppID = "wx1234567890abcdef"
+
+var realEnv = map[string]string{"WX_APPID": realAppID, "WX_SECRET": "sekret"}
 
 func with(base map[string]string, kv ...string) map[string]string {
 	m := map[string]string{}
@@ -44,14 +47,20 @@ func TestConfigDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Config{AppID: "wx123", Secret: "sekret", Addr: ":2020", BaseURL: "https://api.weixin.qq.com",
-		Timeout: 5 * time.Second, MaxInflight: 512, TokenTTL: 2 * time.Hour, ShutdownTimeout: 10 * time.Second,
-		LogFormat: "json", LogLevel: slog.LevelInfo}
-	if c.AppID != want.AppID || c.Secret != want.Secret || c.Addr != want.Addr || c.BaseURL != want.BaseURL ||
+	want := Config{Apps: []App{{realAppID, "sekret"}}, Addr: ":2020", BaseURL: "https://api.weixin.qq.com",
+		Timeout: 5 * time.Second, MaxInflight: 512, TokenTTL: 2 * time.Hour, TokenIssuer: "wxlogin",
+		PhoneLimit: rate{10, time.Hour}, ShutdownTimeout: 10 * time.Second, LogFormat: "json", LogLevel: slog.LevelInfo}
+	if !slices.Equal(c.Apps, want.Apps) || c.Addr != want.Addr || c.BaseURL != want.BaseURL ||
 		c.Timeout != want.Timeout || c.MaxInflight != want.MaxInflight || c.TokenTTL != want.TokenTTL ||
+		c.TokenIssuer != want.TokenIssuer || c.PhoneLimit != want.PhoneLimit || c.RateLimit != (rate{}) ||
+		c.DrainDelay != 0 || len(c.TrustedProxies) != 0 || len(c.SigningKeys) != 0 ||
 		c.ShutdownTimeout != want.ShutdownTimeout || c.LogFormat != want.LogFormat || c.LogLevel != want.LogLevel ||
-		c.Mock || len(c.TokenKeys) != 0 || len(c.Warnings) != 0 {
+		c.Mock || len(c.TokenKeys) != 0 {
 		t.Errorf("loadConfig = %+v, want %+v", c, want)
+	}
+	// Tokens off outside mock mode: one warning naming both ways to turn them on.
+	if len(c.Warnings) != 1 || !strings.Contains(c.Warnings[0], "TOKEN_SECRET") || !strings.Contains(c.Warnings[0], "TOKEN_KEY_FILE") {
+		t.Errorf("warnings = %q, want one about tokens being off", c.Warnings)
 	}
 }
 
@@ -68,23 +77,25 @@ func TestConfigValues(t *testing.T) {
 		{"PORT", nil, with(realEnv, "PORT", "8080"), func(c Config) bool { return c.Addr == ":8080" }},
 		{"ADDR beats PORT", nil, with(realEnv, "PORT", "8080", "ADDR", "127.0.0.1:9"), func(c Config) bool { return c.Addr == "127.0.0.1:9" }},
 		{"flag beats ADDR", []string{"-addr", ":7"}, with(realEnv, "ADDR", ":9"), func(c Config) bool { return c.Addr == ":7" }},
-		{"flag beats WX_APPID", []string{"-appid", "wxflag"}, realEnv, func(c Config) bool { return c.AppID == "wxflag" }},
-		{"secret file trimmed", nil, map[string]string{"WX_APPID": "a", "WX_SECRET_FILE": writeFile(t, "  s3cr3t \n")}, func(c Config) bool { return c.Secret == "s3cr3t" }},
-		{"-secret-file", []string{"-secret-file", writeFile(t, "fromfile\n")}, map[string]string{"WX_APPID": "a"}, func(c Config) bool { return c.Secret == "fromfile" }},
+		{"flag beats WX_APPID", []string{"-appid", "wxffffffffffffffff"}, realEnv, func(c Config) bool { return c.Apps[0].ID == "wxffffffffffffffff" }},
+		{"secret file trimmed", nil, map[string]string{"WX_APPID": realAppID, "WX_SECRET_FILE": writeFile(t, "  s3cr3t \n")}, func(c Config) bool { return c.Apps[0].Secret == "s3cr3t" }},
+		{"-secret-file", []string{"-secret-file", writeFile(t, "fromfile\n")}, map[string]string{"WX_APPID": realAppID}, func(c Config) bool { return c.Apps[0].Secret == "fromfile" }},
 		{"base URL trailing slash", nil, with(realEnv, "WX_API_BASE_URL", "https://gw.example/wx/"), func(c Config) bool { return c.BaseURL == "https://gw.example/wx" }},
-		{"http base URL warns", nil, with(realEnv, "WX_API_BASE_URL", "http://gw:8080"), func(c Config) bool { return c.BaseURL == "http://gw:8080" && len(c.Warnings) == 1 }},
+		{"http base URL warns", nil, with(realEnv, "WX_API_BASE_URL", "http://gw:8080"), func(c Config) bool {
+			return c.BaseURL == "http://gw:8080" && strings.Contains(strings.Join(c.Warnings, "|"), "plain http")
+		}},
 		{"durations", []string{"-wx-timeout", "1500ms"}, with(realEnv, "WX_TIMEOUT", "9s", "TOKEN_TTL", "1s", "SHUTDOWN_TIMEOUT", "0s"), func(c Config) bool {
 			return c.Timeout == 1500*time.Millisecond && c.TokenTTL == time.Second && c.ShutdownTimeout == 0
 		}},
 		{"max inflight", nil, with(realEnv, "MAX_INFLIGHT", "3"), func(c Config) bool { return c.MaxInflight == 3 }},
-		{"mock needs nothing", nil, map[string]string{"WX_MOCK": "yes"}, func(c Config) bool { return c.Mock && c.AppID == "wxmock" }},
+		{"mock needs nothing", nil, map[string]string{"WX_MOCK": "yes"}, func(c Config) bool { return c.Mock && c.Apps[0].ID == "wxmock" && len(c.Apps) == 1 }},
 		{"-mock", []string{"-mock"}, nil, func(c Config) bool { return c.Mock }},
 		{"-mock=false beats WX_MOCK", []string{"-mock=false"}, with(realEnv, "WX_MOCK", "1"), func(c Config) bool { return !c.Mock }},
 		{"WX_MOCK=TRUE", nil, map[string]string{"WX_MOCK": "TRUE"}, func(c Config) bool { return c.Mock }},
 		{"WX_MOCK=0", nil, with(realEnv, "WX_MOCK", "0"), func(c Config) bool { return !c.Mock }},
-		{"mock keeps its AppID", nil, map[string]string{"WX_MOCK": "1", "WX_APPID": "wxmine"}, func(c Config) bool { return c.AppID == "wxmine" }},
+		{"mock keeps its AppID", nil, map[string]string{"WX_MOCK": "1", "WX_APPID": "wxmine"}, func(c Config) bool { return c.Apps[0].ID == "wxmine" }},
 		{"mock ignores secret and base URL", nil, map[string]string{"WX_MOCK": "1", "WX_SECRET": "s", "WX_API_BASE_URL": "not a url"}, func(c Config) bool {
-			return c.Secret == "" && len(c.Warnings) == 2
+			return c.Apps[0].Secret == mockSecret && len(c.Warnings) == 2
 		}},
 		{"token keys trimmed", nil, with(realEnv, "TOKEN_SECRET", " "+key1+" , "+key2), func(c Config) bool {
 			return len(c.TokenKeys) == 2 && string(c.TokenKeys[0]) == key1 && string(c.TokenKeys[1]) == key2
@@ -123,10 +134,10 @@ func TestConfigErrors(t *testing.T) {
 		name string // what the error must start with
 	}{
 		{nil, map[string]string{"WX_SECRET": "s"}, "WX_APPID"},
-		{nil, map[string]string{"WX_APPID": "a"}, "WX_SECRET"},
-		{nil, map[string]string{"WX_APPID": "a", "WX_SECRET_FILE": "/nonexistent/secret"}, "WX_SECRET_FILE"},
-		{[]string{"-secret-file", "/nonexistent/secret"}, map[string]string{"WX_APPID": "a"}, "-secret-file"},
-		{nil, map[string]string{"WX_APPID": "a", "WX_SECRET_FILE": writeFile(t, " \n\t")}, "WX_SECRET_FILE"},
+		{nil, map[string]string{"WX_APPID": realAppID}, "WX_SECRET"},
+		{nil, map[string]string{"WX_APPID": realAppID, "WX_SECRET_FILE": "/nonexistent/secret"}, "WX_SECRET_FILE"},
+		{[]string{"-secret-file", "/nonexistent/secret"}, map[string]string{"WX_APPID": realAppID}, "-secret-file"},
+		{nil, map[string]string{"WX_APPID": realAppID, "WX_SECRET_FILE": writeFile(t, " \n\t")}, "WX_SECRET_FILE"},
 		{nil, with(realEnv, "WX_SECRET_FILE", writeFile(t, "x")), "WX_SECRET"},
 		{nil, with(realEnv, "WX_API_BASE_URL", "api.weixin.qq.com"), "WX_API_BASE_URL"},
 		{nil, with(realEnv, "WX_API_BASE_URL", "ftp://x"), "WX_API_BASE_URL"},

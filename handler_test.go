@@ -357,7 +357,7 @@ func TestMaxInflight(t *testing.T) {
 			entered <- struct{}{}
 			<-release
 		}
-		mockWeChat(testAppID, testSecret).ServeHTTP(w, r)
+		newMockWeChat(testApps).ServeHTTP(w, r)
 	}, withMaxInflight(1))
 
 	done := make(chan answer)

@@ -16,9 +16,11 @@ import (
 
 // Distinctive values, so a test can search logs and errors for them.
 const (
-	testAppID  = "wxtestappid0001"
+	testAppID  = "wx0123456789abcdef"
 	testSecret = "S3cretAppSecretValue9f8e7d"
 )
+
+var testApps = []App{{testAppID, testSecret}}
 
 // fakeWeChat is an httptest server standing in for WeChat. It records every
 // query it receives; answer decides what it says (nil: the built-in mock).
@@ -33,7 +35,7 @@ func newFakeWeChat(t testing.TB, answer http.HandlerFunc) *fakeWeChat {
 	f := &fakeWeChat{}
 	var h http.Handler = answer
 	if answer == nil {
-		h = mockWeChat(testAppID, testSecret)
+		h = newMockWeChat(testApps)
 	}
 	f.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
@@ -119,37 +121,48 @@ type testService struct {
 	wechat  *fakeWeChat
 	wx      *wxClient
 	tok     *tokens // nil: tokens off
+	api     *server
 	metrics *metrics
 	logs    *syncBuffer
 }
 
-type serviceOption func(*testService, *int)
+type serviceOption func(*testService, *Config)
 
-func withMaxInflight(n int) serviceOption { return func(_ *testService, m *int) { *m = n } }
+func withMaxInflight(n int) serviceOption { return func(_ *testService, c *Config) { c.MaxInflight = n } }
 
-// withTokens turns tokens on with these keys and clock.
+// withConfig changes the configuration the server is built from.
+func withConfig(f func(*Config)) serviceOption { return func(_ *testService, c *Config) { f(c) } }
+
+// withTokens turns HS256 tokens on with these keys and clock.
 func withTokens(now func() time.Time, keys ...string) serviceOption {
-	return func(s *testService, _ *int) {
-		s.tok = &tokens{ttl: 2 * time.Hour, appID: testAppID, now: now}
+	return func(s *testService, c *Config) {
+		var hmac [][]byte
 		for _, k := range keys {
-			s.tok.keys = append(s.tok.keys, []byte(k))
+			hmac = append(hmac, []byte(k))
 		}
+		s.tok = newTokens(hmac, nil, 2*time.Hour, tokenIssuer, c.appIDs(), now)
 	}
+}
+
+// testConfig is the configuration of a test service: one app, no limits.
+func testConfig() Config {
+	return Config{Apps: testApps, MaxInflight: 16, Timeout: 2 * time.Second, TokenTTL: 2 * time.Hour, TokenIssuer: tokenIssuer}
 }
 
 func newTestService(t testing.TB, answer http.HandlerFunc, opts ...serviceOption) *testService {
 	t.Helper()
 	s := &testService{wechat: newFakeWeChat(t, answer), logs: &syncBuffer{}}
-	s.wx = newWXClient(s.wechat.URL, testAppID, testSecret, 2*time.Second, 16)
-	s.wx.retryBase = time.Millisecond
-	maxInflight := 16
+	cfg := testConfig()
 	for _, o := range opts {
-		o(s, &maxInflight)
+		o(s, &cfg)
 	}
+	s.wx = newWXClient(s.wechat.URL, cfg.Apps, cfg.Timeout, cfg.MaxInflight)
+	s.wx.retryBase = time.Millisecond
 	logger := slog.New(slog.NewJSONHandler(s.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	s.metrics = newMetrics("test")
+	s.metrics = newMetrics("test", cfg.appIDs())
 	s.wx.observe = s.metrics.upstream
-	s.Server = httptest.NewServer(newServer(logger, s.wx, s.tok, s.metrics, maxInflight))
+	s.api = newServer(cfg, logger, s.wx, s.tok, s.metrics)
+	s.Server = httptest.NewServer(s.api)
 	t.Cleanup(s.Close)
 	return s
 }

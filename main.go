@@ -2,13 +2,15 @@
 //
 // A mini-program calls wx.login(), POSTs the code to /openid, and gets the
 // user's openid (and unionid) back from WeChat's code2Session, plus a signed
-// login token when TOKEN_SECRET is set. The AppSecret and session_key never
-// leave the process.
+// login token (HS256 with TOKEN_SECRET, ES256/EdDSA with TOKEN_KEY_FILE).
+// POST /phonenumber exchanges getPhoneNumber's code for the user's number.
+// The AppSecret, the access_token and session_key never leave the process.
 //
 // Usage:
 //
 //	wxlogin -mock                                  # try it: a fake WeChat built in
-//	WX_APPID=wx… WX_SECRET_FILE=/run/secrets/wx wxlogin
+//	WX_APPID=wx… WX_SECRET_FILE=/run/secrets/wx TOKEN_KEY_FILE=key.pem wxlogin
+//	wxlogin -genkey > key.pem                      # a P-256 key for TOKEN_KEY_FILE
 //	wxlogin -healthcheck                           # probe a running instance
 //
 // Settings come from environment variables, most with a flag too; see
@@ -22,19 +24,21 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"syscall"
 	"time"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args, os.Getenv, os.Stderr)
+	err := run(ctx, os.Args, os.Getenv, os.Stdout, os.Stderr)
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "wxlogin:", err)
@@ -67,14 +71,29 @@ func newHTTPServer(handler http.Handler, logger *slog.Logger, wxTimeout time.Dur
 		WriteTimeout:      t.read + wxTimeout + 5*time.Second,
 		IdleTimeout:       t.idle,
 		MaxHeaderBytes:    maxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		ErrorLog:          log.New(serverErrors{logger}, "", 0),
 	}
+}
+
+// serverErrors takes net/http's own error lines into the log: at warn,
+// except TLS handshake errors (scanners, mobile clients giving up), which
+// say nothing an operator can act on and go to debug.
+type serverErrors struct{ logger *slog.Logger }
+
+func (e serverErrors) Write(p []byte) (int, error) {
+	msg := strings.TrimSpace(string(p))
+	level := slog.LevelWarn
+	if strings.HasPrefix(msg, "http: TLS handshake error") {
+		level = slog.LevelDebug
+	}
+	e.logger.Log(context.Background(), level, msg)
+	return len(p), nil
 }
 
 // run is the whole program: it reads the configuration, builds the server
 // and serves until ctx is done, then shuts down gracefully. A *configError
 // means bad settings (exit 2); any other error exits 1.
-func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	cfg, err := loadConfig(args[1:], getenv, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return nil
@@ -82,9 +101,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if err != nil {
 		return err
 	}
-	if cfg.Version {
+	switch {
+	case cfg.Version:
 		fmt.Fprintln(stderr, "wxlogin", version())
 		return nil
+	case cfg.GenKey:
+		return genKey(stdout)
 	}
 	if cfg.Healthcheck {
 		return healthcheck(ctx, cfg)
@@ -100,23 +122,21 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 			return err
 		}
 		defer stopMock()
-		msg := "mock mode: logins go to a fake WeChat built into this process and every openid is fake; never use it in production"
-		if len(cfg.TokenKeys) == 0 {
+		msg := "mock mode: logins go to a fake WeChat built into this process and every openid and phone number is fake; never use it in production"
+		if len(cfg.TokenKeys) == 0 && len(cfg.SigningKeys) == 0 {
 			cfg.TokenKeys = [][]byte{[]byte(mockTokenKey)}
 			msg += "; login tokens are signed with a fixed, public development key"
 		}
-		logger.Warn(msg, "appid", cfg.AppID, "fake_wechat", cfg.BaseURL)
+		logger.Warn(msg, "appid", strings.Join(cfg.appIDs(), ","), "fake_wechat", cfg.BaseURL)
 	}
 
 	v := version()
-	m := newMetrics(v)
-	wx := newWXClient(cfg.BaseURL, cfg.AppID, cfg.Secret, cfg.Timeout, cfg.MaxInflight)
+	m := newMetrics(v, cfg.appIDs())
+	wx := newWXClient(cfg.BaseURL, cfg.Apps, cfg.Timeout, cfg.MaxInflight)
 	wx.observe = m.upstream
-	var tok *tokens
-	if len(cfg.TokenKeys) > 0 {
-		tok = &tokens{keys: cfg.TokenKeys, ttl: cfg.TokenTTL, appID: cfg.AppID, now: time.Now}
-	}
-	srv := newHTTPServer(newServer(logger, wx, tok, m, cfg.MaxInflight), logger, cfg.Timeout, productionTimeouts)
+	tok := newTokens(cfg.TokenKeys, cfg.SigningKeys, cfg.TokenTTL, cfg.TokenIssuer, cfg.appIDs(), time.Now)
+	api := newServer(cfg, logger, wx, tok, m)
+	srv := newHTTPServer(api, logger, cfg.Timeout, productionTimeouts)
 	if cfg.TLSCert != "" {
 		certs := newCertReloader(cfg.TLSCert, cfg.TLSKey, cfg.TLSCertificate)
 		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: certs.getCertificate}
@@ -128,9 +148,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
+	algs := []string{}
+	if tok != nil {
+		algs = append(algs, tok.signer.alg)
+	}
 	logger.Info("listening", "addr", ln.Addr().String(), "tls", srv.TLSConfig != nil, "version", v,
-		"mock", cfg.Mock, "wechat", cfg.BaseURL, "max_inflight", cfg.MaxInflight,
-		"tokens", tok != nil, "token_keys", len(cfg.TokenKeys))
+		"mock", cfg.Mock, "wechat", cfg.BaseURL, "apps", len(cfg.Apps), "max_inflight", cfg.MaxInflight,
+		"tokens", algs, "token_keys", len(cfg.TokenKeys)+len(cfg.SigningKeys),
+		"phone_limit", cfg.PhoneLimit.String(), "rate_limit", cfg.RateLimit.String(), "drain_delay", cfg.DrainDelay.String())
 
 	served := make(chan error, 1)
 	go func() {
@@ -144,6 +169,20 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	case err := <-served:
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
+	}
+
+	if cfg.DrainDelay > 0 {
+		// Load balancers and Kubernetes endpoints see /healthz fail and stop
+		// sending; until then, everything is served as usual.
+		api.drain()
+		logger.Info("draining: /healthz answers 503, requests are still served", "for", cfg.DrainDelay.String())
+		t := time.NewTimer(cfg.DrainDelay)
+		select {
+		case <-t.C:
+		case err := <-served:
+			t.Stop()
+			return fmt.Errorf("serve: %w", err)
+		}
 	}
 
 	// A fresh context: ctx is already done, and Shutdown given a done
@@ -203,10 +242,9 @@ func startMock(cfg *Config) (stop func(), err error) {
 	if err != nil {
 		return nil, fmt.Errorf("mock wechat: %w", err)
 	}
-	srv := &http.Server{Handler: mockWeChat(cfg.AppID, mockSecret), ReadHeaderTimeout: productionTimeouts.readHeader}
+	srv := &http.Server{Handler: newMockWeChat(cfg.Apps), ReadHeaderTimeout: productionTimeouts.readHeader}
 	go srv.Serve(ln)
 	cfg.BaseURL = "http://" + ln.Addr().String()
-	cfg.Secret = mockSecret
 	return func() { srv.Close() }, nil
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -45,7 +46,7 @@ func startRun(t *testing.T, env map[string]string, args ...string) *instance {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	in := &instance{logs: &syncBuffer{}, cancel: cancel, done: make(chan error, 1)}
-	go func() { in.done <- run(ctx, append([]string{"wxlogin"}, args...), envOf(env), in.logs) }()
+	go func() { in.done <- run(ctx, append([]string{"wxlogin"}, args...), envOf(env), in.logs, in.logs) }()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		if m := listeningRE.FindStringSubmatch(in.logs.String()); m != nil {
@@ -191,7 +192,7 @@ func TestAddressInUse(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	err = run(context.Background(), []string{"wxlogin", "-mock"}, envOf(map[string]string{"ADDR": ln.Addr().String()}), &syncBuffer{})
+	err = run(context.Background(), []string{"wxlogin", "-mock"}, envOf(map[string]string{"ADDR": ln.Addr().String()}), io.Discard, &syncBuffer{})
 	var ce *configError
 	if err == nil || errors.As(err, &ce) {
 		t.Errorf("run on a busy address = %v, want a listen error (exit 1)", err)
@@ -204,17 +205,17 @@ func TestHealthcheck(t *testing.T) {
 	_, port, _ := net.SplitHostPort(in.addr)
 	for _, addr := range []string{in.addr, ":" + port, "0.0.0.0:" + port} {
 		env := envOf(map[string]string{"WX_MOCK": "1", "ADDR": addr})
-		if err := run(context.Background(), []string{"wxlogin", "-healthcheck"}, env, &syncBuffer{}); err != nil {
+		if err := run(context.Background(), []string{"wxlogin", "-healthcheck"}, env, io.Discard, &syncBuffer{}); err != nil {
 			t.Errorf("-healthcheck with ADDR=%s: %v, want nil", addr, err)
 		}
 	}
 	env := envOf(map[string]string{"WX_MOCK": "1", "PORT": port})
-	if err := run(context.Background(), []string{"wxlogin", "-healthcheck"}, env, &syncBuffer{}); err != nil {
+	if err := run(context.Background(), []string{"wxlogin", "-healthcheck"}, env, io.Discard, &syncBuffer{}); err != nil {
 		t.Errorf("-healthcheck with PORT=%s: %v, want nil", port, err)
 	}
 	in.stop(t)
 	env = envOf(map[string]string{"WX_MOCK": "1", "ADDR": in.addr})
-	if err := run(context.Background(), []string{"wxlogin", "-healthcheck"}, env, &syncBuffer{}); err == nil {
+	if err := run(context.Background(), []string{"wxlogin", "-healthcheck"}, env, io.Discard, &syncBuffer{}); err == nil {
 		t.Errorf("-healthcheck of a stopped instance = nil, want an error")
 	}
 }

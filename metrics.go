@@ -10,11 +10,11 @@ import (
 	"time"
 )
 
-// loginResults are the values of wxlogin_logins_total's result label: ok,
-// or the error code of the answer.
-var loginResults = []string{
-	"ok", "invalid_request", "method_not_allowed", "request_too_large", "unsupported_media_type",
-	"invalid_code", "user_blocked", "rate_limited", "unavailable", "misconfigured",
+// results are the values of the result label of logins and phone
+// requests: ok, or the error code of the answer.
+var results = []string{
+	"ok", "invalid_request", "unknown_app", "method_not_allowed", "request_too_large", "unsupported_media_type",
+	"invalid_token", "invalid_code", "user_blocked", "rate_limited", "unavailable", "misconfigured",
 	"upstream_error", "upstream_timeout",
 }
 
@@ -28,8 +28,11 @@ var latencyBuckets = []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
 type metrics struct {
 	start    time.Time
 	version  string
-	inflight atomic.Int64 // logins holding a MAX_INFLIGHT slot
-	logins   map[string]*atomic.Uint64
+	apps     []string     // the appid label values: the configured AppIDs and "" (not known)
+	inflight atomic.Int64 // requests holding a MAX_INFLIGHT slot
+	logins   counters     // by appid and result
+	phones   counters     // by appid and result
+	stable   counters     // stable_token fetches by result ("" app)
 
 	// Upstream latency: one count per bucket (the last is +Inf, above every
 	// bound), made cumulative when written.
@@ -37,39 +40,70 @@ type metrics struct {
 	sumNano atomic.Int64
 
 	mu       sync.Mutex
-	errcodes map[int]uint64 // WeChat errcodes seen, by code
+	errcodes map[apiCode]uint64 // WeChat errcodes seen, by API and code
 }
 
-func newMetrics(version string) *metrics {
-	m := &metrics{
+type apiCode struct {
+	api  string
+	code int
+}
+
+// counters is a fixed set of counters by AppID and result, made at start,
+// so that the hot path only looks one up.
+type counters map[[2]string]*atomic.Uint64
+
+func newCounters(apps []string) counters {
+	c := counters{}
+	for _, a := range apps {
+		for _, r := range results {
+			c[[2]string{a, r}] = new(atomic.Uint64)
+		}
+	}
+	return c
+}
+
+// add counts one result of app; an AppID that is not configured counts as
+// "" (no label value chosen by a client).
+func (c counters) add(app, result string) {
+	if n, ok := c[[2]string{app, result}]; ok {
+		n.Add(1)
+	} else if n, ok := c[[2]string{"", result}]; ok {
+		n.Add(1)
+	}
+}
+
+func newMetrics(version string, apps []string) *metrics {
+	labels := append([]string{""}, apps...)
+	return &metrics{
 		start:    time.Now(),
 		version:  version,
-		logins:   make(map[string]*atomic.Uint64, len(loginResults)),
+		apps:     labels,
+		logins:   newCounters(labels),
+		phones:   newCounters(labels),
+		stable:   newCounters([]string{""}),
 		buckets:  make([]atomic.Uint64, len(latencyBuckets)+1),
-		errcodes: map[int]uint64{},
+		errcodes: map[apiCode]uint64{},
 	}
-	for _, r := range loginResults {
-		m.logins[r] = new(atomic.Uint64)
-	}
-	return m
 }
 
 // login counts one answer of /openid.
-func (m *metrics) login(result string) {
-	if c, ok := m.logins[result]; ok {
-		c.Add(1)
-	}
-}
+func (m *metrics) login(app, result string) { m.logins.add(app, result) }
 
-// upstream records one call to WeChat: how long it took, and the errcode
-// WeChat answered with, if any.
-func (m *metrics) upstream(d time.Duration, errcode int) {
+// phone counts one answer of /phonenumber.
+func (m *metrics) phone(app, result string) { m.phones.add(app, result) }
+
+// stableToken counts one stable_token fetch.
+func (m *metrics) stableToken(result string) { m.stable.add("", result) }
+
+// upstream records one call to WeChat: which API, how long it took, and
+// the errcode WeChat answered with, if any.
+func (m *metrics) upstream(api string, d time.Duration, errcode int) {
 	i, _ := slices.BinarySearch(latencyBuckets, d.Seconds())
 	m.buckets[i].Add(1)
 	m.sumNano.Add(int64(d))
 	if errcode != 0 {
 		m.mu.Lock()
-		m.errcodes[errcode]++
+		m.errcodes[apiCode{api, errcode}]++
 		m.mu.Unlock()
 	}
 }
@@ -101,29 +135,45 @@ func (m *metrics) appendText(b []byte) []byte {
 		b = append(b, '\n')
 	}
 
-	family("wxlogin_logins_total", "counter", "Answers of POST /openid, by result: ok or the error code.")
-	for _, r := range loginResults {
-		sample("wxlogin_logins_total", label("result", r), float64(m.logins[r].Load()))
+	byApp := func(name, help string, c counters, apps []string) {
+		family(name, "counter", help)
+		for _, a := range apps {
+			for _, r := range results {
+				l := label("result", r)
+				if a != "" || len(apps) > 1 {
+					l = label("appid", a) + "," + l
+				}
+				sample(name, l, float64(c[[2]string{a, r}].Load()))
+			}
+		}
 	}
+	byApp("wxlogin_logins_total", "Answers of POST /openid, by AppID (\"\" when none was chosen) and result: ok or the error code.", m.logins, m.apps)
+	byApp("wxlogin_phone_requests_total", "Answers of POST /phonenumber, by AppID and result: ok or the error code.", m.phones, m.apps)
+	byApp("wxlogin_stable_token_total", "Fetches of an access_token with stable_token, by result: ok or the error code.", m.stable, []string{""})
 
-	family("wxlogin_wechat_errcodes_total", "counter", "Non-zero errcodes WeChat answered code2Session with.")
+	family("wxlogin_wechat_errcodes_total", "counter", "Non-zero errcodes WeChat answered, by API.")
 	m.mu.Lock()
-	codes := make([]int, 0, len(m.errcodes))
+	codes := make([]apiCode, 0, len(m.errcodes))
 	for c := range m.errcodes {
 		codes = append(codes, c)
 	}
-	slices.Sort(codes)
+	slices.SortFunc(codes, func(a, b apiCode) int {
+		if a.api != b.api {
+			return strings.Compare(a.api, b.api)
+		}
+		return a.code - b.code
+	})
 	counts := make([]uint64, len(codes))
 	for i, c := range codes {
 		counts[i] = m.errcodes[c]
 	}
 	m.mu.Unlock()
 	for i, c := range codes {
-		sample("wxlogin_wechat_errcodes_total", label("errcode", strconv.Itoa(c)), float64(counts[i]))
+		sample("wxlogin_wechat_errcodes_total", label("api", c.api)+","+label("errcode", strconv.Itoa(c.code)), float64(counts[i]))
 	}
 
 	const hist = "wxlogin_upstream_duration_seconds"
-	family(hist, "histogram", "Duration of one call to WeChat's code2Session, retries counted separately.")
+	family(hist, "histogram", "Duration of one call to WeChat (code2Session, stable_token, getuserphonenumber), retries counted separately.")
 	var cum uint64
 	for i, bound := range latencyBuckets {
 		cum += m.buckets[i].Load()
@@ -134,7 +184,7 @@ func (m *metrics) appendText(b []byte) []byte {
 	sample(hist+"_sum", "", time.Duration(m.sumNano.Load()).Seconds())
 	sample(hist+"_count", "", float64(cum))
 
-	family("wxlogin_logins_in_flight", "gauge", "Logins waiting for WeChat now.")
+	family("wxlogin_logins_in_flight", "gauge", "Logins and phone requests waiting for WeChat now.")
 	sample("wxlogin_logins_in_flight", "", float64(m.inflight.Load()))
 
 	family("wxlogin_build_info", "gauge", "Always 1; the version label says which build runs.")

@@ -100,18 +100,20 @@ func TestMetrics(t *testing.T) {
 	e := parseExposition(t, string(body))
 
 	want := map[string]float64{
-		`wxlogin_logins_total{result="ok"}`:                     2,
-		`wxlogin_logins_total{result="invalid_code"}`:           1,
-		`wxlogin_logins_total{result="unavailable"}`:            1,
-		`wxlogin_logins_total{result="invalid_request"}`:        1,
-		`wxlogin_logins_total{result="unsupported_media_type"}`: 1,
-		`wxlogin_logins_total{result="upstream_error"}`:         0,
-		`wxlogin_wechat_errcodes_total{errcode="40163"}`:        1,
-		`wxlogin_wechat_errcodes_total{errcode="-1"}`:           3,
-		`wxlogin_upstream_duration_seconds_count`:               6,
-		`wxlogin_upstream_duration_seconds_bucket{le="+Inf"}`:   6,
-		`wxlogin_logins_in_flight`:                              0,
-		`wxlogin_build_info{version="test"}`:                    1,
+		`wxlogin_logins_total{appid="` + testAppID + `",result="ok"}`:             2,
+		`wxlogin_logins_total{appid="` + testAppID + `",result="invalid_code"}`:   1,
+		`wxlogin_logins_total{appid="` + testAppID + `",result="unavailable"}`:    1,
+		`wxlogin_logins_total{appid="",result="invalid_request"}`:                 1,
+		`wxlogin_logins_total{appid="",result="unsupported_media_type"}`:          1,
+		`wxlogin_logins_total{appid="` + testAppID + `",result="upstream_error"}`: 0,
+		`wxlogin_wechat_errcodes_total{api="code2session",errcode="40163"}`:       1,
+		`wxlogin_wechat_errcodes_total{api="code2session",errcode="-1"}`:          3,
+		`wxlogin_phone_requests_total{appid="` + testAppID + `",result="ok"}`:     0,
+		`wxlogin_stable_token_total{result="ok"}`:                                 0,
+		`wxlogin_upstream_duration_seconds_count`:                                 6,
+		`wxlogin_upstream_duration_seconds_bucket{le="+Inf"}`:                     6,
+		`wxlogin_logins_in_flight`:                                                0,
+		`wxlogin_build_info{version="test"}`:                                      1,
 	}
 	for k, v := range want {
 		if got, ok := e.samples[k]; !ok || got != v {
@@ -158,9 +160,9 @@ func TestMetrics(t *testing.T) {
 
 func TestMetricsBuckets(t *testing.T) {
 	t.Parallel()
-	m := newMetrics("v")
+	m := newMetrics("v", nil)
 	for _, d := range []time.Duration{time.Millisecond, 5 * time.Millisecond, 30 * time.Millisecond, time.Minute} {
-		m.upstream(d, 0)
+		m.upstream(apiCode2Session, d, 0)
 	}
 	e := parseExposition(t, string(m.appendText(nil)))
 	for le, want := range map[string]float64{"0.001": -1, "0.005": 2, "0.025": 2, "0.05": 3, "10": 3, "+Inf": 4} {
@@ -182,7 +184,7 @@ func TestLabelEscaping(t *testing.T) {
 	if got, want := label("v", "a\"b\\c\nd"), `v="a\"b\\c\nd"`; got != want {
 		t.Errorf("label = %s, want %s", got, want)
 	}
-	e := parseExposition(t, string(newMetrics("1.0 \"quoted\"\nnext\\").appendText(nil)))
+	e := parseExposition(t, string(newMetrics("1.0 \"quoted\"\nnext\\", nil).appendText(nil)))
 	if _, ok := e.samples[`wxlogin_build_info{version="1.0 \"quoted\"\nnext\\"}`]; !ok {
 		t.Errorf("build_info with an awkward version is missing or unescaped: %v", e.order)
 	}

@@ -115,11 +115,11 @@ func TestSoak(t *testing.T) {
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	// WX_TIMEOUT: long enough that no answering login hits it even under the
 	// race detector on 2 cores; each hang costs that much.
-	wx := newWXClient(f.URL, testAppID, testSecret, 2*time.Second, defaultMaxInflight)
+	wx := newWXClient(f.URL, []App{{testAppID, testSecret}}, 2*time.Second, defaultMaxInflight)
 	wx.retryBase = time.Millisecond
-	tok := &tokens{keys: [][]byte{[]byte(testKey)}, ttl: time.Hour, appID: testAppID, now: time.Now}
+	tok := newTokens([][]byte{[]byte(testKey)}, nil, time.Hour, tokenIssuer, []string{testAppID}, time.Now)
 	svc := httptest.NewUnstartedServer(nil)
-	svc.Config = newHTTPServer(newServer(logger, wx, tok, newMetrics("soak"), defaultMaxInflight), logger, wx.timeout, productionTimeouts)
+	svc.Config = newHTTPServer(newServer(benchConfig(), logger, wx, tok, newMetrics("soak", []string{testAppID})), logger, wx.timeout, productionTimeouts)
 	svc.Start()
 	defer svc.Close()
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: workers}, Timeout: 30 * time.Second}
@@ -219,7 +219,7 @@ func checkSoakLogin(client *http.Client, base, code string, status int, wantErr 
 	}
 	_, after, _ := strings.Cut(string(body), `"token":"`)
 	token, _, _ := strings.Cut(after, `"`)
-	if c, err := tok.verify(token); err != nil || c.Sub != "o"+code {
+	if c, err := tok.verify(token); err != nil || c.OpenID != "o"+code {
 		return fmt.Errorf("%s: token does not verify for its openid: %v", code, err)
 	}
 	return nil
@@ -238,7 +238,7 @@ func TestLoadShedding(t *testing.T) {
 			held.Add(1)
 			<-release
 		}
-		mockWeChat(testAppID, testSecret).ServeHTTP(w, r)
+		newMockWeChat(testApps).ServeHTTP(w, r)
 	}, withMaxInflight(limit))
 
 	holders := make(chan answer, limit)
@@ -285,10 +285,10 @@ func TestSlowClients(t *testing.T) {
 	t.Parallel()
 	f := newFakeWeChat(t, nil)
 	logger := slog.New(slog.DiscardHandler)
-	wx := newWXClient(f.URL, testAppID, testSecret, time.Second, 16)
+	wx := newWXClient(f.URL, []App{{testAppID, testSecret}}, time.Second, 16)
 	timeouts := serverTimeouts{readHeader: 300 * time.Millisecond, read: 600 * time.Millisecond, idle: 300 * time.Millisecond}
 	svc := httptest.NewUnstartedServer(nil)
-	svc.Config = newHTTPServer(newServer(logger, wx, nil, newMetrics("t"), 16), logger, wx.timeout, timeouts)
+	svc.Config = newHTTPServer(newServer(testConfig(), logger, wx, nil, newMetrics("t", []string{testAppID})), logger, wx.timeout, timeouts)
 	svc.Start()
 	defer svc.Close()
 	addr := svc.Listener.Addr().String()

@@ -39,18 +39,18 @@ func (r *certReloader) getCertificate(*tls.ClientHelloInfo) (*tls.Certificate, e
 
 // loadKeyPair reads a certificate and its key at startup, naming the
 // setting that is at fault.
-func loadKeyPair(cert, key setting) (*tls.Certificate, error) {
-	certPEM, err := os.ReadFile(cert.value)
+func loadKeyPair(certFile, keyFile, certName, keyName string) (*tls.Certificate, error) {
+	certPEM, err := os.ReadFile(certFile)
 	if err != nil {
-		return nil, &configError{cert.name, err.Error()}
+		return nil, &configError{certName, err.Error()}
 	}
-	keyPEM, err := os.ReadFile(key.value)
+	keyPEM, err := os.ReadFile(keyFile)
 	if err != nil {
-		return nil, &configError{key.name, err.Error()}
+		return nil, &configError{keyName, err.Error()}
 	}
 	c, err := tls.X509KeyPair(certPEM, keyPEM)
 	if err != nil {
-		return nil, &configError{cert.name + " and " + key.name, err.Error()}
+		return nil, &configError{certName + " and " + keyName, err.Error()}
 	}
 	return &c, nil
 }

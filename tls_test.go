@@ -1,6 +1,7 @@
 package main
 
 import (
+	"io"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -126,7 +127,7 @@ func TestTLSReload(t *testing.T) {
 		t.Fatalf("served certificate %d over HTTP/%d, want 1 over HTTP/2", got, proto)
 	}
 	if err := run(context.Background(), []string{"wxlogin", "-healthcheck"}, envOf(map[string]string{
-		"WX_MOCK": "1", "ADDR": in.addr, "TLS_CERT_FILE": certFile, "TLS_KEY_FILE": keyFile}), &syncBuffer{}); err != nil {
+		"WX_MOCK": "1", "ADDR": in.addr, "TLS_CERT_FILE": certFile, "TLS_KEY_FILE": keyFile}), io.Discard, &syncBuffer{}); err != nil {
 		t.Errorf("-healthcheck over HTTPS: %v", err)
 	}
 

@@ -3,24 +3,22 @@ package main
 import (
 	"crypto/hmac"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"strings"
+	"sync"
 	"time"
 )
 
-// Login tokens are JWTs (RFC 7519) signed with HS256, so that any standard
-// JWT library verifies them with the same key.
+// Login tokens are JWTs (RFC 7519) signed HS256 with a shared key, or
+// ES256/EdDSA with a private key whose public half the JWKS publishes, so
+// that any standard JWT library or gateway verifies them.
 const (
 	tokenIssuer = "wxlogin"
 	tokenLeeway = 30 * time.Second
-	// tokenHeader is base64url({"alg":"HS256","typ":"JWT"}), the same for
-	// every token we sign.
-	tokenHeader = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9"
-	// mockTokenKey signs tokens in mock mode when no TOKEN_SECRET is set,
-	// so the whole flow works out of the box. It is public: never use it
-	// for real users.
+	// mockTokenKey signs tokens in mock mode when no key is set, so the
+	// whole flow works out of the box. It is public: never use it for real
+	// users.
 	mockTokenKey = "wxlogin-mock-mode-development-key-NOT-SECRET"
 )
 
@@ -28,122 +26,216 @@ const (
 // no more than that.
 var errInvalidToken = errors.New("invalid token")
 
-// tokens issues and verifies login tokens. The first key signs; every key
-// verifies, which is how keys rotate.
+// tokens issues and verifies login tokens. The signer is the first key of
+// TOKEN_KEY_FILE, else the first HMAC key; every key verifies, which is how
+// keys rotate and how HS256 tokens stay valid after a move to ES256.
 type tokens struct {
-	keys  [][]byte
-	ttl   time.Duration
-	appID string // the audience
-	now   func() time.Time
+	signer *tokenKey
+	header string      // base64url of the signer's JOSE header
+	keys   []*tokenKey // every key that verifies
+	ttl    time.Duration
+	issuer string
+	apps   []string // accepted audiences: the configured AppIDs
+	now    func() time.Time
+	cache  *tokenCache // verified tokens; nil = none
+}
+
+// newTokens builds the token service, or returns nil when there is no key.
+func newTokens(hmacKeys [][]byte, keyFile []*tokenKey, ttl time.Duration, issuer string, apps []string, now func() time.Time) *tokens {
+	t := &tokens{keys: keyFile, ttl: ttl, issuer: issuer, apps: apps, now: now, cache: newTokenCache(tokenCacheSize)}
+	for _, k := range hmacKeys {
+		t.keys = append(t.keys, hmacKey(k))
+	}
+	if len(t.keys) == 0 {
+		return nil
+	}
+	t.signer = t.keys[0]
+	h := `{"alg":"` + t.signer.alg + `","typ":"JWT"}`
+	if t.signer.kid != "" {
+		h = `{"alg":"` + t.signer.alg + `","typ":"JWT","kid":"` + t.signer.kid + `"}`
+	}
+	t.header = b64.EncodeToString([]byte(h))
+	return t
+}
+
+// publicKeys are the keys the JWKS publishes.
+func (t *tokens) publicKeys() []*tokenKey {
+	var pub []*tokenKey
+	for _, k := range t.keys {
+		if k.alg != algHS256 {
+			pub = append(pub, k)
+		}
+	}
+	return pub
 }
 
 // claims are the token's payload.
 type claims struct {
-	Sub     string   `json:"sub"`
-	UnionID string   `json:"unionid,omitempty"`
-	Iat     int64    `json:"iat"`
-	Exp     int64    `json:"exp"`
-	Iss     string   `json:"iss"`
-	Aud     audience `json:"aud"`
-	Nbf     *int64   `json:"nbf,omitempty"`
+	Sub           string   `json:"sub"`
+	UnionID       string   `json:"unionid,omitempty"`
+	Phone         string   `json:"phone_number,omitempty"` // E.164, after POST /phonenumber
+	PhoneVerified bool     `json:"phone_number_verified,omitempty"`
+	Iat           int64    `json:"iat"`
+	Exp           int64    `json:"exp"`
+	Iss           string   `json:"iss"`
+	Aud           audience `json:"aud"`
+	Nbf           *int64   `json:"nbf,omitempty"`
 }
 
-// sign issues a token for a logged-in user.
-func (t *tokens) sign(s Session) (token string, err error) {
+// identity is what a verified token says: the user, the app, and when the
+// token expires. It is what /session answers and what the cache holds.
+type identity struct {
+	OpenID  string
+	UnionID string
+	AppID   string
+	Phone   string
+	Exp     int64
+}
+
+// sign issues a token for a logged-in user of app.
+func (t *tokens) sign(id identity) (string, error) {
 	now := t.now().Unix()
-	return t.signClaims(claims{
-		Sub: s.OpenID, UnionID: s.UnionID,
+	c := claims{
+		Sub: id.OpenID, UnionID: id.UnionID,
 		Iat: now, Exp: now + int64(t.ttl/time.Second),
-		Iss: tokenIssuer, Aud: audience{t.appID},
-	})
+		Iss: t.issuer, Aud: audience{id.AppID},
+	}
+	if id.Phone != "" {
+		c.Phone, c.PhoneVerified = id.Phone, true
+	}
+	return t.signClaims(c)
 }
 
-// signClaims encodes and signs c with the first key.
+// signClaims encodes and signs c with the signing key.
 func (t *tokens) signClaims(c claims) (string, error) {
 	payload, err := json.Marshal(c)
 	if err != nil {
 		return "", err
 	}
-	input := tokenHeader + "." + base64.RawURLEncoding.EncodeToString(payload)
-	return input + "." + base64.RawURLEncoding.EncodeToString(mac(t.keys[0], input)), nil
+	input := t.header + "." + b64.EncodeToString(payload)
+	sig, err := t.signer.sign(input)
+	if err != nil {
+		return "", err
+	}
+	return input + "." + b64.EncodeToString(sig), nil
 }
 
-// verify checks a token's header, signature and claims, and returns the
-// claims of a token that passes. Every failure is errInvalidToken, wrapped
-// with the reason for the log; the token itself never appears in it.
-func (t *tokens) verify(token string) (claims, error) {
-	payload, err := verifySignature(token, t.keys)
+// verify checks a token's header, signature and claims. A token verified
+// before is answered from the cache, without repeating the signature
+// check. Every failure is errInvalidToken, wrapped with the reason for the
+// log; the token itself never appears in it.
+func (t *tokens) verify(token string) (identity, error) {
+	now := t.now()
+	var sum [32]byte
+	if t.cache != nil {
+		sum = sha256.Sum256([]byte(token))
+		if id, ok := t.cache.get(sum, now.Add(-tokenLeeway).Unix()); ok {
+			return id, nil
+		}
+	}
+	payload, err := t.verifySignature(token)
 	if err != nil {
-		return claims{}, err
+		return identity{}, err
 	}
 	var c claims
 	if err := json.Unmarshal(payload, &c); err != nil {
-		return claims{}, invalidToken("payload is not a JSON object of the expected claims")
+		return identity{}, invalidToken("payload is not a JSON object of the expected claims")
 	}
-	now := t.now()
 	switch {
 	case c.Sub == "":
-		return claims{}, invalidToken("no sub")
+		return identity{}, invalidToken("no sub")
 	case c.Exp == 0:
-		return claims{}, invalidToken("no exp")
+		return identity{}, invalidToken("no exp")
 	case !now.Before(time.Unix(c.Exp, 0).Add(tokenLeeway)):
-		return claims{}, invalidToken("expired")
+		return identity{}, invalidToken("expired")
 	case c.Nbf != nil && now.Before(time.Unix(*c.Nbf, 0).Add(-tokenLeeway)):
-		return claims{}, invalidToken("not valid yet (nbf)")
-	case c.Iss != tokenIssuer:
-		return claims{}, invalidToken("wrong iss")
-	case !c.Aud.contains(t.appID):
-		return claims{}, invalidToken("wrong aud")
+		return identity{}, invalidToken("not valid yet (nbf)")
+	case c.Iss != t.issuer:
+		return identity{}, invalidToken("wrong iss")
 	}
-	return c, nil
+	app := c.Aud.first(t.apps)
+	if app == "" {
+		return identity{}, invalidToken("wrong aud")
+	}
+	id := identity{OpenID: c.Sub, UnionID: c.UnionID, AppID: app, Exp: c.Exp}
+	if c.PhoneVerified {
+		id.Phone = c.Phone
+	}
+	if t.cache != nil && (c.Nbf == nil || !now.Before(time.Unix(*c.Nbf, 0))) {
+		t.cache.put(sum, id)
+	}
+	return id, nil
 }
 
-// verifySignature checks the JOSE header (HS256 only, before any crypto)
-// and the MAC against every key, in constant time, and returns the decoded
-// payload.
-func verifySignature(token string, keys [][]byte) ([]byte, error) {
+// joseHeader is the part of a token's header we read.
+type joseHeader struct {
+	Alg  string          `json:"alg"`
+	Typ  *string         `json:"typ"`
+	Kid  *string         `json:"kid"`
+	Crit json.RawMessage `json:"crit"`
+}
+
+// verifySignature checks the JOSE header and the signature, and returns
+// the decoded payload. The key is looked up first (by kid, else by alg)
+// and the header's alg must be the key's own: the token never chooses how
+// it is checked.
+func (t *tokens) verifySignature(token string) ([]byte, error) {
 	header, rest, ok1 := strings.Cut(token, ".")
 	payload, sig, ok2 := strings.Cut(rest, ".")
 	if !ok1 || !ok2 || strings.Contains(sig, ".") {
 		return nil, invalidToken("not three segments")
 	}
-	hb, err := base64.RawURLEncoding.DecodeString(header)
+	hb, err := b64.DecodeString(header)
 	if err != nil {
 		return nil, invalidToken("header is not base64url")
 	}
-	var h struct {
-		Alg  string          `json:"alg"`
-		Typ  *string         `json:"typ"`
-		Crit json.RawMessage `json:"crit"`
-	}
+	var h joseHeader
 	if err := json.Unmarshal(hb, &h); err != nil {
 		return nil, invalidToken("header is not a JSON object")
 	}
 	switch {
-	case h.Alg != "HS256":
-		return nil, invalidToken("alg is not HS256")
 	case h.Typ != nil && *h.Typ != "JWT":
 		return nil, invalidToken("typ is not JWT")
 	case h.Crit != nil:
 		return nil, invalidToken("crit extensions are not supported")
 	}
-	got, err := base64.RawURLEncoding.DecodeString(sig)
+	got, err := b64.DecodeString(sig)
 	if err != nil {
 		return nil, invalidToken("signature is not base64url")
 	}
 	input := token[:len(header)+1+len(payload)]
-	valid := false
-	for _, k := range keys {
-		valid = hmac.Equal(got, mac(k, input)) || valid // no early exit: every key costs the same
+	if !t.checkSignature(h, input, got) {
+		return nil, invalidToken("bad signature, or no key for this alg/kid")
 	}
-	if !valid {
-		return nil, invalidToken("bad signature")
-	}
-	pb, err := base64.RawURLEncoding.DecodeString(payload)
+	pb, err := b64.DecodeString(payload)
 	if err != nil {
 		return nil, invalidToken("payload is not base64url")
 	}
 	return pb, nil
+}
+
+// checkSignature finds the key(s) the header may use and checks sig.
+func (t *tokens) checkSignature(h joseHeader, input string, sig []byte) bool {
+	if h.Kid != nil {
+		for _, k := range t.keys {
+			if k.kid != "" && k.kid == *h.Kid {
+				return k.alg == h.Alg && k.verify(input, sig)
+			}
+		}
+		return false // an unknown kid
+	}
+	valid := false
+	for _, k := range t.keys {
+		if k.alg != h.Alg {
+			continue
+		}
+		// No early exit for MACs: every HMAC key costs the same.
+		valid = k.verify(input, sig) || valid
+		if valid && k.alg != algHS256 {
+			break
+		}
+	}
+	return valid
 }
 
 func mac(key []byte, input string) []byte {
@@ -185,11 +277,65 @@ func (a *audience) UnmarshalJSON(b []byte) error {
 	return json.Unmarshal(b, (*[]string)(a))
 }
 
-func (a audience) contains(s string) bool {
+// first returns the first audience that is one of apps, or "".
+func (a audience) first(apps []string) string {
 	for _, v := range a {
-		if v == s {
-			return true
+		for _, app := range apps {
+			if v == app {
+				return app
+			}
 		}
 	}
-	return false
+	return ""
+}
+
+// tokenCacheSize bounds the cache of verified tokens. An entry is the
+// token's SHA-256 (32 bytes) and an identity: five words of string headers
+// and the strings (openid, unionid, AppID, phone ≈ 90 bytes), about
+// 260 bytes with the map's own overhead (BenchmarkTokenCache measures it),
+// so the cache stays under about 13 MiB whatever tokens arrive.
+const tokenCacheSize = 50_000
+
+// tokenCache remembers tokens that verified, keyed by a hash of the whole
+// token, so that /session behind a gateway does not repeat a public-key
+// signature check on every API call. An entry never outlives its token's
+// exp; when full, an arbitrary entry makes room.
+type tokenCache struct {
+	mu  sync.Mutex
+	max int
+	m   map[[32]byte]identity
+}
+
+func newTokenCache(max int) *tokenCache {
+	return &tokenCache{max: max, m: make(map[[32]byte]identity)}
+}
+
+// get returns the identity of a cached token whose exp is after minExp.
+func (c *tokenCache) get(sum [32]byte, minExp int64) (identity, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	id, ok := c.m[sum]
+	if ok && id.Exp <= minExp {
+		delete(c.m, sum)
+		return identity{}, false
+	}
+	return id, ok
+}
+
+func (c *tokenCache) put(sum [32]byte, id identity) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.m) >= c.max {
+		for k := range c.m { // map order is random: an arbitrary victim
+			delete(c.m, k)
+			break
+		}
+	}
+	c.m[sum] = id
+}
+
+func (c *tokenCache) len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.m)
 }

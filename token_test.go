@@ -19,11 +19,11 @@ var (
 func fixedClock(t time.Time) func() time.Time { return func() time.Time { return t } }
 
 func newTestTokens(now time.Time, keys ...string) *tokens {
-	tok := &tokens{ttl: 2 * time.Hour, appID: testAppID, now: fixedClock(now)}
+	var hmac [][]byte
 	for _, k := range keys {
-		tok.keys = append(tok.keys, []byte(k))
+		hmac = append(hmac, []byte(k))
 	}
-	return tok
+	return newTokens(hmac, nil, 2*time.Hour, tokenIssuer, []string{testAppID}, fixedClock(now))
 }
 
 // TestRFC7515Example verifies the HS256 example of RFC 7515 appendix A.1,
@@ -37,7 +37,8 @@ func TestRFC7515Example(t *testing.T) {
 	const token = "eyJ0eXAiOiJKV1QiLA0KICJhbGciOiJIUzI1NiJ9" +
 		".eyJpc3MiOiJqb2UiLA0KICJleHAiOjEzMDA4MTkzODAsDQogImh0dHA6Ly9leGFtcGxlLmNvbS9pc19yb290Ijp0cnVlfQ" +
 		".dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
-	payload, err := verifySignature(token, [][]byte{key})
+	tok := newTokens([][]byte{key}, nil, time.Hour, tokenIssuer, []string{testAppID}, fixedClock(time.Unix(1300819000, 0)))
+	payload, err := tok.verifySignature(token)
 	if err != nil {
 		t.Fatalf("verifySignature(RFC 7515 A.1) = %v", err)
 	}
@@ -50,7 +51,6 @@ func TestRFC7515Example(t *testing.T) {
 	}
 	// Its claims are not ours (iss "joe", no aud, exp in 2011): the full
 	// check must refuse it even at a time when it had not expired.
-	tok := &tokens{keys: [][]byte{key}, appID: testAppID, now: fixedClock(time.Unix(1300819000, 0))}
 	if _, err := tok.verify(token); !errors.Is(err, errInvalidToken) {
 		t.Errorf("verify(RFC token) = %v, want errInvalidToken (wrong iss and aud)", err)
 	}
@@ -59,7 +59,7 @@ func TestRFC7515Example(t *testing.T) {
 func TestTokenRoundTrip(t *testing.T) {
 	t.Parallel()
 	tok := newTestTokens(testNow, testKey)
-	token, err := tok.sign(Session{OpenID: "oOpen", UnionID: "oUnion"})
+	token, err := tok.sign(identity{AppID: testAppID, OpenID: "oOpen", UnionID: "oUnion"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,11 +87,11 @@ func TestTokenRoundTrip(t *testing.T) {
 		}
 	}
 	c, err := tok.verify(token)
-	if err != nil || c.Sub != "oOpen" || c.UnionID != "oUnion" || c.Exp != testNow.Add(2*time.Hour).Unix() {
+	if err != nil || c.OpenID != "oOpen" || c.UnionID != "oUnion" || c.AppID != testAppID || c.Exp != testNow.Add(2*time.Hour).Unix() {
 		t.Errorf("verify(sign(x)) = %+v, %v", c, err)
 	}
 
-	noUnion, _ := tok.sign(Session{OpenID: "oOpen"})
+	noUnion, _ := tok.sign(identity{AppID: testAppID, OpenID: "oOpen"})
 	if raw, _ := base64.RawURLEncoding.DecodeString(strings.Split(noUnion, ".")[1]); strings.Contains(string(raw), "unionid") {
 		t.Errorf("payload %s has a unionid, but the session had none", raw)
 	}
@@ -198,9 +198,9 @@ func forgeRaw(key, header, payload string) string {
 func TestTokenRotation(t *testing.T) {
 	t.Parallel()
 	before := newTestTokens(testNow, testKeyOld)
-	oldToken, _ := before.sign(Session{OpenID: "o1"})
+	oldToken, _ := before.sign(identity{AppID: testAppID, OpenID: "o1"})
 	after := newTestTokens(testNow, testKey, testKeyOld)
-	newToken, _ := after.sign(Session{OpenID: "o1"})
+	newToken, _ := after.sign(identity{AppID: testAppID, OpenID: "o1"})
 	if _, err := after.verify(oldToken); err != nil {
 		t.Errorf("a token signed with the old key: %v, want accepted after rotation", err)
 	}
@@ -299,7 +299,7 @@ func TestMockTokens(t *testing.T) {
 	if !strings.Contains(in.logs.String(), "development key") {
 		t.Errorf("the startup warning does not mention the development key:\n%s", in.logs)
 	}
-	mock := &tokens{keys: [][]byte{[]byte(mockTokenKey)}, appID: mockAppID, now: time.Now}
+	mock := newTokens([][]byte{[]byte(mockTokenKey)}, nil, time.Hour, tokenIssuer, []string{mockAppID}, time.Now)
 	if _, err := mock.verify(a.str("token")); err != nil {
 		t.Errorf("the mock token does not verify with the development key and aud wxmock: %v", err)
 	}
@@ -309,13 +309,13 @@ func TestMockTokens(t *testing.T) {
 // panic, and whatever it accepts must be exactly what we would sign.
 func FuzzVerifyToken(f *testing.F) {
 	tok := newTestTokens(testNow, testKey)
-	good, _ := tok.sign(Session{OpenID: "o1", UnionID: "u1"})
+	good, _ := tok.sign(identity{AppID: testAppID, OpenID: "o1", UnionID: "u1"})
 	f.Add(good)
 	f.Add(forge(testKey, `{"alg":"none"}`, map[string]any{"sub": "o1"}))
 	f.Add("a.b.c")
 	f.Add("..")
 	f.Fuzz(func(t *testing.T, token string) {
-		c, err := tok.verify(token)
+		id, err := tok.verify(token)
 		if err != nil {
 			if !errors.Is(err, errInvalidToken) {
 				t.Fatalf("verify error %v is not errInvalidToken", err)
@@ -328,8 +328,10 @@ func FuzzVerifyToken(f *testing.F) {
 		if want := base64.RawURLEncoding.EncodeToString(mac([]byte(testKey), header+"."+payload)); sig != want {
 			t.Fatalf("verify accepted %q, whose signature is not ours", token)
 		}
-		if c.Sub == "" || c.Iss != tokenIssuer {
-			t.Fatalf("verify accepted claims %+v", c)
+		var c claims
+		raw, _ := base64.RawURLEncoding.DecodeString(payload)
+		if err := json.Unmarshal(raw, &c); err != nil || id.OpenID == "" || c.Iss != tokenIssuer || id.AppID != testAppID {
+			t.Fatalf("verify accepted claims %s as %+v", raw, id)
 		}
 		// And it is exactly what we sign for those claims.
 		if again, err := tok.signClaims(c); err != nil || again != token {

@@ -84,8 +84,8 @@ func TestCode2SessionRequest(t *testing.T) {
 		if err != nil {
 			t.Fatalf("parseBaseURL(%q): %v", base, err)
 		}
-		c := newWXClient(baseURL, "wx&id", secret, time.Second, 4)
-		if _, err := c.code2Session(context.Background(), code); err != nil {
+		c := newWXClient(baseURL, []App{{"wx&id", secret}}, time.Second, 4)
+		if _, err := c.code2Session(context.Background(), "wx&id", code); err != nil {
 			t.Fatalf("code2Session via %s: %v", base, err)
 		}
 		if want := prefix + "/sns/jscode2session"; got.URL.Path != want {
@@ -131,9 +131,9 @@ func TestRetries(t *testing.T) {
 				i := int(n.Add(1)) - 1
 				wechatJSON(w, tt.answers[min(i, len(tt.answers)-1)])
 			})
-			c := newWXClient(f.URL, testAppID, testSecret, 2*time.Second, 4)
+			c := newWXClient(f.URL, []App{{testAppID, testSecret}}, 2*time.Second, 4)
 			c.retryBase = time.Millisecond
-			s, err := c.code2Session(context.Background(), "abc")
+			s, err := c.code2Session(context.Background(), testAppID, "abc")
 			if got := f.callsFor("abc"); got != tt.calls {
 				t.Errorf("WeChat saw the code %d times, want %d", got, tt.calls)
 			}
@@ -159,7 +159,7 @@ func TestRetryDialFailure(t *testing.T) {
 	addr := ln.Addr().String()
 	ln.Close() // nothing listens there now: every dial is refused
 
-	c := newWXClient("http://"+addr, testAppID, testSecret, 2*time.Second, 4)
+	c := newWXClient("http://"+addr, []App{{testAppID, testSecret}}, 2*time.Second, 4)
 	c.retryBase = time.Millisecond
 	var dials atomic.Int32
 	tr := c.http.Transport.(*http.Transport)
@@ -168,7 +168,7 @@ func TestRetryDialFailure(t *testing.T) {
 		dials.Add(1)
 		return dial(ctx, network, addr)
 	}
-	_, err = c.code2Session(context.Background(), "abc")
+	_, err = c.code2Session(context.Background(), testAppID, "abc")
 	if err == nil || errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("code2Session to a closed port: %v, want a connection error", err)
 	}
@@ -185,9 +185,9 @@ func TestRetryDialFailure(t *testing.T) {
 func TestBusyDeadline(t *testing.T) {
 	t.Parallel()
 	f := newFakeWeChat(t, errcodeAnswer(-1))
-	c := newWXClient(f.URL, testAppID, testSecret, 200*time.Millisecond, 4)
+	c := newWXClient(f.URL, []App{{testAppID, testSecret}}, 200*time.Millisecond, 4)
 	c.retryBase = time.Hour
-	_, err := c.code2Session(context.Background(), "abc")
+	_, err := c.code2Session(context.Background(), testAppID, "abc")
 	var we *WxError
 	if !errors.As(err, &we) || we.Code != -1 {
 		t.Fatalf("code2Session = %v, want errcode -1", err)
@@ -217,20 +217,20 @@ func TestNoTransportResend(t *testing.T) {
 		arrived.Wait() // hold all until each has its own connection
 		wechatJSON(w, `{"openid":"o1"}`)
 	})
-	c := newWXClient(f.URL, testAppID, testSecret, 2*time.Second, pooled)
+	c := newWXClient(f.URL, []App{{testAppID, testSecret}}, 2*time.Second, pooled)
 	c.retryBase = time.Millisecond
 
 	var wg sync.WaitGroup
 	for range pooled {
 		wg.Go(func() {
-			if _, err := c.code2Session(context.Background(), "warm"); err != nil {
+			if _, err := c.code2Session(context.Background(), testAppID, "warm"); err != nil {
 				t.Errorf("warming the pool: %v", err)
 			}
 		})
 	}
 	wg.Wait()
 
-	_, err := c.code2Session(context.Background(), "doomed")
+	_, err := c.code2Session(context.Background(), testAppID, "doomed")
 	if err == nil {
 		t.Fatal("code2Session succeeded against a server that hangs up")
 	}
@@ -271,13 +271,13 @@ func TestErrorsScrubbed(t *testing.T) {
 	}
 	for name, h := range answers {
 		f := newFakeWeChat(t, h)
-		c := newWXClient(f.URL, testAppID, secret, 100*time.Millisecond, 4)
-		_, err := c.code2Session(context.Background(), code)
+		c := newWXClient(f.URL, []App{{testAppID, secret}}, 100*time.Millisecond, 4)
+		_, err := c.code2Session(context.Background(), testAppID, code)
 		check(name, err)
 	}
-	c := newWXClient("http://"+closed, testAppID, secret, time.Second, 4)
+	c := newWXClient("http://"+closed, []App{{testAppID, secret}}, time.Second, 4)
 	c.retryBase = time.Millisecond
-	_, err := c.code2Session(context.Background(), code)
+	_, err := c.code2Session(context.Background(), testAppID, code)
 	check("connection refused", err)
 }
 

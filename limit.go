@@ -1,0 +1,139 @@
+package main
+
+import (
+	"math"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+)
+
+// limiterCap is the most keys a limiter tracks. A key costs about 100
+// bytes (BenchmarkLimiterMemory measures it), so a limiter stays under
+// about 10 MiB whatever arrives.
+const limiterCap = 100_000
+
+// limiter is a token bucket per key (client address, openid): n requests
+// per period, refilled continuously, as golang.org/x/time/rate does it.
+//
+// Memory: keys live in two generations. New and recently used keys are in
+// cur; when cur fills half the cap, or a period has passed, cur becomes
+// prev and prev is dropped. A key idle for a whole period is dropped,
+// which changes nothing (its bucket is full again); at the cap, the keys
+// least recently used go first.
+type limiter struct {
+	n     float64       // bucket size and refill per period
+	per   time.Duration // the period
+	max   int           // the most keys held at once
+	now   func() time.Time
+	mu    sync.Mutex
+	cur   map[string]bucket
+	prev  map[string]bucket
+	since time.Time // when cur was started
+}
+
+// bucket is one key's state: tokens left at the time last.
+type bucket struct {
+	tokens float64
+	last   int64 // unix nanoseconds
+}
+
+// newLimiter returns a limiter for r, or nil when r is off.
+func newLimiter(r rate, max int, now func() time.Time) *limiter {
+	if r.n == 0 {
+		return nil
+	}
+	return &limiter{n: float64(r.n), per: r.per, max: max, now: now,
+		cur: map[string]bucket{}, prev: map[string]bucket{}, since: now()}
+}
+
+// allow takes one token for key. When none is left it returns false and
+// how long until one is back.
+func (l *limiter) allow(key string) (ok bool, retryAfter time.Duration) {
+	now := l.now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if now.Sub(l.since) >= l.per || len(l.cur) >= l.max/2 {
+		l.prev, l.cur, l.since = l.cur, make(map[string]bucket, len(l.cur)), now
+	}
+	b, found := l.cur[key]
+	if !found {
+		if b, found = l.prev[key]; found {
+			delete(l.prev, key)
+		} else {
+			b = bucket{tokens: l.n, last: now.UnixNano()}
+		}
+	}
+	// Refill for the time since last, up to the bucket size.
+	elapsed := time.Duration(now.UnixNano() - b.last)
+	if elapsed > 0 {
+		b.tokens = min(l.n, b.tokens+elapsed.Seconds()*l.n/l.per.Seconds())
+		b.last = now.UnixNano()
+	}
+	if b.tokens >= 1 {
+		b.tokens--
+		l.cur[key] = b
+		return true, 0
+	}
+	l.cur[key] = b
+	wait := (1 - b.tokens) * l.per.Seconds() / l.n
+	return false, time.Duration(wait * float64(time.Second))
+}
+
+// keys is how many keys the limiter holds now.
+func (l *limiter) keys() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.cur) + len(l.prev)
+}
+
+// retryAfterSeconds is a Retry-After value: whole seconds, rounded up, at
+// least 1.
+func retryAfterSeconds(d time.Duration) int {
+	return max(1, int(math.Ceil(d.Seconds())))
+}
+
+// clientAddr is the address a request comes from: the TCP peer, or, when
+// the peer is a trusted proxy, the right-most X-Forwarded-For address that
+// is not itself trusted. An untrusted peer's X-Forwarded-For is ignored,
+// or anyone could pick their own address.
+func clientAddr(r *http.Request, trusted []netip.Prefix) netip.Addr {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	peer, err := netip.ParseAddr(host)
+	if err != nil {
+		return netip.Addr{}
+	}
+	addr := peer.Unmap()
+	if len(trusted) == 0 || !inPrefixes(addr, trusted) {
+		return addr
+	}
+	values := r.Header.Values("X-Forwarded-For")
+	for i := len(values) - 1; i >= 0; i-- {
+		hops := strings.Split(values[i], ",")
+		for j := len(hops) - 1; j >= 0; j-- {
+			hop, err := netip.ParseAddr(strings.TrimSpace(hops[j]))
+			if err != nil {
+				return addr // garbage: the last address we can vouch for
+			}
+			addr = hop.Unmap()
+			if !inPrefixes(addr, trusted) {
+				return addr
+			}
+		}
+	}
+	return addr // every hop trusted: the left-most one
+}
+
+func inPrefixes(a netip.Addr, ps []netip.Prefix) bool {
+	for _, p := range ps {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
