@@ -26,8 +26,8 @@ type Config struct {
 	Timeout         time.Duration
 	MaxInflight     int
 	Mock            bool
-	TokenKeys       [][]byte     // HMAC keys: the first signs (unless KeyFile), all verify
-	SigningKeys     []*tokenKey  // from TOKEN_KEY_FILE: the first signs, all verify and are published
+	TokenKeys       [][]byte    // HMAC keys: the first signs (unless KeyFile), all verify
+	SigningKeys     []*tokenKey // from TOKEN_KEY_FILE: the first signs, all verify and are published
 	TokenTTL        time.Duration
 	TokenIssuer     string // iss of every token; an http(s) URL also turns on discovery
 	PhoneLimit      rate   // per openid; zero = off

@@ -128,7 +128,9 @@ type testService struct {
 
 type serviceOption func(*testService, *Config)
 
-func withMaxInflight(n int) serviceOption { return func(_ *testService, c *Config) { c.MaxInflight = n } }
+func withMaxInflight(n int) serviceOption {
+	return func(_ *testService, c *Config) { c.MaxInflight = n }
+}
 
 // withConfig changes the configuration the server is built from.
 func withConfig(f func(*Config)) serviceOption { return func(_ *testService, c *Config) { f(c) } }

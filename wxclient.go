@@ -63,8 +63,8 @@ type wxClient struct {
 	secrets   map[string]string // AppID → AppSecret
 	c2sQuery  map[string]string // AppID → escaped appid, secret and grant_type
 	http      *http.Client
-	timeout   time.Duration                      // one request's whole upstream work, retries included
-	retryBase time.Duration                      // first backoff; doubled, then jittered
+	timeout   time.Duration                                  // one request's whole upstream work, retries included
+	retryBase time.Duration                                  // first backoff; doubled, then jittered
 	observe   func(api string, d time.Duration, errcode int) // each call to WeChat, when set
 }
 
