@@ -20,8 +20,8 @@ import (
 type phoneFake struct {
 	mock     *mockWX
 	mu       sync.Mutex
-	calls    map[string]int    // by path
-	bodies   []string          // stable_token request bodies
+	calls    map[string]int // by path
+	bodies   []string       // stable_token request bodies
 	override map[string]func(w http.ResponseWriter, r *http.Request, body []byte)
 }
 
@@ -352,7 +352,10 @@ func TestAccessTokenRefresh(t *testing.T) {
 		t.Errorf("at 1.0 s = %s, want AT2 (1 s before expiry)", got)
 	}
 	// A long-lived token is refreshed 60 s before it expires.
-	at.fetch = func(context.Context, string) (string, time.Duration, error) { n++; return fmt.Sprintf("AT%d", n), 7200 * time.Second, nil }
+	at.fetch = func(context.Context, string) (string, time.Duration, error) {
+		n++
+		return fmt.Sprintf("AT%d", n), 7200 * time.Second, nil
+	}
 	at.drop(testAppID, "AT2")
 	if got := get(); got != "AT3" {
 		t.Fatalf("after drop = %s", got)
