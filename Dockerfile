@@ -12,7 +12,8 @@ RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w -X main.buildVersion=${VERS
 # them), tzdata and a nonroot user, and no shell: -healthcheck replaces curl.
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/wxlogin /wxlogin
-USER nonroot:nonroot
+# Numeric, so that Kubernetes can check runAsNonRoot (distroless "nonroot" is 65532).
+USER 65532:65532
 EXPOSE 2020
 HEALTHCHECK --interval=30s --timeout=7s --start-period=5s --retries=3 CMD ["/wxlogin", "-healthcheck"]
 ENTRYPOINT ["/wxlogin"]

@@ -3,6 +3,8 @@ package main
 import (
 	"bufio"
 	"debug/elf"
+	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -112,7 +114,7 @@ func TestDockerfile(t *testing.T) {
 	t.Parallel()
 	df := readFile(t, "Dockerfile")
 	for _, want := range []string{"CGO_ENABLED=0", "-trimpath", "main.buildVersion", "AS build",
-		"USER nonroot", "EXPOSE 2020", `HEALTHCHECK`, `"/wxlogin", "-healthcheck"`, "distroless/static"} {
+		"USER 65532:65532", "EXPOSE 2020", `HEALTHCHECK`, `"/wxlogin", "-healthcheck"`, "distroless/static"} {
 		if !strings.Contains(df, want) {
 			t.Errorf("the Dockerfile lacks %q", want)
 		}
@@ -159,4 +161,82 @@ func readFile(t *testing.T, name string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// TestKubernetesManifest checks what makes the pod start under the
+// restricted Pod Security Standard, that applying it never overwrites a
+// Secret, and that a rolling update drains first. The structure is read
+// with PyYAML where some python3 has it; the text checks run everywhere.
+func TestKubernetesManifest(t *testing.T) {
+	t.Parallel()
+	text := readFile(t, "deploy/kubernetes.yaml")
+	for _, bad := range []string{"kind: Secret", "stringData", "\ndata:"} {
+		if strings.Contains(text, bad) {
+			t.Errorf("the manifest contains %q: applying it would overwrite real secrets", bad)
+		}
+	}
+	var py string
+	for _, p := range []string{"python3", "/usr/bin/python3"} {
+		if exec.Command(p, "-c", "import yaml").Run() == nil {
+			py = p
+			break
+		}
+	}
+	if py == "" {
+		t.Skip("SKIP structure: no python3 with PyYAML (Debian python3-yaml); text checks passed")
+	}
+	out, err := exec.Command(py, "-c", "import sys, json, yaml; print(json.dumps(list(yaml.safe_load_all(open(sys.argv[1])))))", "deploy/kubernetes.yaml").Output()
+	if err != nil {
+		t.Fatalf("the manifest is not YAML: %v", err)
+	}
+	var docs []map[string]any
+	if err := json.Unmarshal(out, &docs); err != nil {
+		t.Fatal(err)
+	}
+	get := func(v any, path ...string) any {
+		for _, p := range path {
+			m, _ := v.(map[string]any)
+			v = m[p]
+		}
+		return v
+	}
+	var pod map[string]any
+	for _, d := range docs {
+		if d["kind"] == "Deployment" {
+			pod, _ = get(d, "spec", "template", "spec").(map[string]any)
+		}
+	}
+	if pod == nil {
+		t.Fatal("no Deployment")
+	}
+	sc := get(pod, "securityContext")
+	if get(sc, "runAsNonRoot") != true || get(sc, "runAsUser") != 65532.0 || get(sc, "seccompProfile", "type") != "RuntimeDefault" {
+		t.Errorf("pod securityContext = %v", sc)
+	}
+	c := get(pod, "containers").([]any)[0]
+	csc := get(c, "securityContext")
+	if get(csc, "allowPrivilegeEscalation") != false || get(csc, "readOnlyRootFilesystem") != true ||
+		fmt.Sprint(get(csc, "capabilities", "drop")) != "[ALL]" {
+		t.Errorf("container securityContext = %v", csc)
+	}
+	env := map[string]string{}
+	for _, e := range get(c, "env").([]any) {
+		env[get(e, "name").(string)], _ = get(e, "value").(string)
+	}
+	drain, err1 := time.ParseDuration(env["DRAIN_DELAY"])
+	shutdown, err2 := time.ParseDuration(env["SHUTDOWN_TIMEOUT"])
+	grace := time.Duration(get(pod, "terminationGracePeriodSeconds").(float64)) * time.Second
+	if err1 != nil || err2 != nil || drain <= 0 || grace < drain+shutdown+5*time.Second {
+		t.Errorf("DRAIN_DELAY %q, SHUTDOWN_TIMEOUT %q, terminationGracePeriodSeconds %v: the grace period must cover both", env["DRAIN_DELAY"], env["SHUTDOWN_TIMEOUT"], grace)
+	}
+	for name := range env {
+		var cfg Config
+		found := false
+		for _, s := range settings(&cfg, map[string]string{}) {
+			found = found || s.env == name
+		}
+		if !found {
+			t.Errorf("the manifest sets %s, which is no setting", name)
+		}
+	}
 }

@@ -208,16 +208,22 @@ func loadConfig(args []string, getenv func(string) string, usage io.Writer) (Con
 			v = s.def
 		}
 		if err := s.parse(v); err != nil {
-			return Config{}, &configError{n, err.Error()}
+			return Config{}, c.settingError(&configError{n, err.Error()})
 		}
 	}
 	if err := c.crossChecks(raw, name, given); err != nil {
-		if c.Healthcheck {
-			return Config{}, fmt.Errorf("healthcheck: %w", err) // exit 1, never 2
-		}
-		return Config{}, err
+		return Config{}, c.settingError(err)
 	}
 	return c, nil
+}
+
+// settingError is err as it stops startup (exit 2), or, for -healthcheck,
+// as a failed check (exit 1): a probe reports, it never exits 2.
+func (c *Config) settingError(err error) error {
+	if c.Healthcheck {
+		return errors.New("healthcheck: " + err.Error())
+	}
+	return err
 }
 
 // crossChecks applies the rules that join several settings: the listen
@@ -328,7 +334,7 @@ func (c *Config) apps(raw, name map[string]string, given map[string]bool) error 
 	}
 	if dir != "" {
 		if raw["WX_SECRET"] != "" || raw["WX_SECRET_FILE"] != "" {
-			return &configError{name["WX_SECRET_DIR"], "and WX_SECRET or WX_SECRET_FILE are both set: give only one"}
+			return &configError{problem: name["WX_SECRET_DIR"] + " and WX_SECRET or WX_SECRET_FILE are both set: give only one"}
 		}
 		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
 			return &configError{name["WX_SECRET_DIR"], fmt.Sprintf("%s is not a readable directory", dir)}
@@ -580,7 +586,7 @@ func prefixes(p *[]netip.Prefix) func(string) error {
 func secretFrom(raw, name map[string]string, env, fileEnv string) (secret, from string, err error) {
 	value, file := raw[env], raw[fileEnv]
 	if value != "" && file != "" {
-		return "", "", &configError{env, "and " + name[fileEnv] + " are both set: give only one"}
+		return "", "", &configError{problem: env + " and " + name[fileEnv] + " are both set: give only one"}
 	}
 	if file == "" {
 		return strings.TrimSpace(value), env, nil

@@ -1,11 +1,14 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"errors"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -185,6 +188,123 @@ func TestConfigErrors(t *testing.T) {
 		}
 		if strings.Contains(err.Error(), short) || strings.Contains(err.Error(), "sekret") {
 			t.Errorf("loadConfig error %q shows a secret", err)
+		}
+	}
+}
+
+// TestLimitSettings covers the settings of SPEC §11.
+func TestLimitSettings(t *testing.T) {
+	t.Parallel()
+	good := []struct {
+		env   map[string]string
+		check func(Config) bool
+	}{
+		{with(realEnv, "RATE_LIMIT", "600/1m"), func(c Config) bool { return c.RateLimit == rate{600, time.Minute} }},
+		{with(realEnv, "RATE_LIMIT", "off"), func(c Config) bool { return c.RateLimit == rate{} }},
+		{with(realEnv, "PHONE_LIMIT", "0"), func(c Config) bool { return c.PhoneLimit == rate{} }},
+		{with(realEnv, "PHONE_LIMIT", "3/24h"), func(c Config) bool { return c.PhoneLimit == rate{3, 24 * time.Hour} }},
+		{with(realEnv, "TRUSTED_PROXIES", "10.0.0.0/8, 192.168.0.1,::1, fd00::/8"), func(c Config) bool { return len(c.TrustedProxies) == 4 }},
+		{with(realEnv, "DRAIN_DELAY", "5s"), func(c Config) bool { return c.DrainDelay == 5*time.Second }},
+	}
+	for _, tt := range good {
+		c, err := loadConfig(nil, envOf(tt.env), io.Discard)
+		if err != nil || !tt.check(c) {
+			t.Errorf("loadConfig(%v) = %+v, %v", tt.env, c, err)
+		}
+	}
+	for _, kv := range [][2]string{
+		{"RATE_LIMIT", "0/1m"}, {"RATE_LIMIT", "10"}, {"RATE_LIMIT", "x/1m"}, {"RATE_LIMIT", "10/0s"}, {"RATE_LIMIT", "-1/1m"},
+		{"PHONE_LIMIT", "10/soon"}, {"PHONE_LIMIT", "1.5/1h"},
+		{"TRUSTED_PROXIES", "300.1.1.1/8"}, {"TRUSTED_PROXIES", "abc"}, {"TRUSTED_PROXIES", "10.0.0.0/33"},
+		{"DRAIN_DELAY", "-1s"}, {"DRAIN_DELAY", "5"},
+	} {
+		_, err := loadConfig(nil, envOf(with(realEnv, kv[0], kv[1])), io.Discard)
+		var ce *configError
+		if !errors.As(err, &ce) || !strings.HasPrefix(err.Error(), kv[0]+": ") {
+			t.Errorf("%s=%q: %v, want exit 2 naming %s", kv[0], kv[1], err, kv[0])
+		}
+	}
+	if _, err := loadConfig([]string{"-rate-limit", "10"}, envOf(realEnv), io.Discard); err == nil || !strings.HasPrefix(err.Error(), "-rate-limit: ") {
+		t.Errorf("-rate-limit 10: %v, want an error naming the flag", err)
+	}
+}
+
+// TestBothSetMessage: "X and Y are both set", not a garbled sentence.
+func TestBothSetMessage(t *testing.T) {
+	t.Parallel()
+	key := strings.Repeat("k", 32)
+	_, err := loadConfig(nil, envOf(with(realEnv, "TOKEN_SECRET", key, "TOKEN_SECRET_FILE", writeFile(t, key))), io.Discard)
+	if err == nil || err.Error() != "TOKEN_SECRET and TOKEN_SECRET_FILE are both set: give only one" {
+		t.Errorf("error = %v", err)
+	}
+}
+
+// TestHealthcheckEnvironment: -healthcheck reads only the address and TLS
+// settings, and never exits 2 whatever else the environment holds.
+func TestHealthcheckEnvironment(t *testing.T) {
+	t.Parallel()
+	c, err := loadConfig([]string{"-healthcheck"}, envOf(map[string]string{"ADDR": ":8080"}), io.Discard)
+	if err != nil || c.Addr != ":8080" {
+		t.Errorf("-healthcheck with only ADDR: %+v, %v", c, err)
+	}
+	c, err = loadConfig([]string{"-healthcheck"}, envOf(map[string]string{"PORT": "9000", "WX_TIMEOUT": "nonsense", "WX_APPID": "bad"}), io.Discard)
+	if err != nil || c.Addr != ":9000" {
+		t.Errorf("-healthcheck with PORT and junk elsewhere: %+v, %v", c, err)
+	}
+	_, err = loadConfig([]string{"-healthcheck"}, envOf(map[string]string{"ADDR": "nonsense"}), io.Discard)
+	if err == nil {
+		t.Fatal("-healthcheck with a bad ADDR: no error")
+	}
+	if _, ok := errors.AsType[*configError](err); ok {
+		t.Errorf("-healthcheck error %v is a *configError (exit 2), want exit 1", err)
+	}
+}
+
+// TestHelpListsEverySetting: wxlogin -h names every setting of the table,
+// secrets included as variables, and README's configuration tables (both
+// languages) list exactly the same names.
+func TestHelpListsEverySetting(t *testing.T) {
+	t.Parallel()
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"wxlogin", "-h"}, envOf(nil), io.Discard, &out); err != nil {
+		t.Fatal(err)
+	}
+	var c Config
+	table := settings(&c, map[string]string{})
+	var names []string
+	for _, s := range table {
+		names = append(names, s.env)
+		if !regexp.MustCompile(`(?m)^` + s.env + `\s`).MatchString(out.String()) {
+			t.Errorf("wxlogin -h does not list %s", s.env)
+		}
+		if s.flag != "" && !strings.Contains(out.String(), "-"+s.flag+" ") {
+			t.Errorf("wxlogin -h does not show the flag -%s", s.flag)
+		}
+	}
+	for _, secret := range []string{"WX_SECRET", "TOKEN_SECRET", "PORT"} {
+		if !slices.Contains(names, secret) {
+			t.Errorf("the table lacks %s", secret)
+		}
+	}
+	slices.Sort(names)
+	for _, readme := range []string{"README.md", "README.zh-CN.md"} {
+		text := readFile(t, readme)
+		start := strings.Index(text, "| `WX_APPID`")
+		if start < 0 {
+			t.Errorf("%s has no configuration table", readme)
+			continue
+		}
+		end := strings.Index(text[start:], "\n\n")
+		var listed []string
+		for _, line := range strings.Split(text[start:start+end], "\n") {
+			cell := strings.Split(line, "|")[1]
+			for _, m := range regexp.MustCompile("`([A-Z_]+)`").FindAllStringSubmatch(cell, -1) {
+				listed = append(listed, m[1])
+			}
+		}
+		slices.Sort(listed)
+		if !slices.Equal(listed, names) {
+			t.Errorf("%s's configuration table lists %v,\nthe settings table has %v", readme, listed, names)
 		}
 	}
 }

@@ -3,13 +3,17 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"regexp"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -313,5 +317,86 @@ func TestLogsNeverLeak(t *testing.T) {
 	}
 	if n := strings.Count(logs, `"msg":"request"`); n != len(codes) {
 		t.Errorf("got %d request log lines, want %d", n, len(codes))
+	}
+}
+
+// TestRollingUpdate is a rolling update as Kubernetes does it: SIGTERM
+// comes while clients keep opening new connections and logging in. With
+// DRAIN_DELAY, /healthz turns 503 at once, every request is still served
+// (new connections included) until the delay ends, and then the process
+// shuts down cleanly.
+func TestRollingUpdate(t *testing.T) {
+	t.Parallel()
+	in := startRun(t, map[string]string{"WX_MOCK": "1", "DRAIN_DELAY": "1500ms"})
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}} // a new connection each time
+	var failed, served atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for c := range 8 {
+		wg.Go(func() {
+			for i := 0; i < 2000; i++ { // bounded; stop ends it first
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				resp, err := client.Post(in.url+"/openid", "application/json", strings.NewReader(fmt.Sprintf(`{"code":"c%d_%d"}`, c, i)))
+				if err != nil || resp.StatusCode != 200 {
+					failed.Add(1)
+				} else {
+					served.Add(1)
+				}
+				if resp != nil {
+					resp.Body.Close()
+				}
+			}
+		})
+	}
+	time.Sleep(200 * time.Millisecond)
+	in.cancel() // SIGTERM
+	waitFor(t, func() bool { return strings.Contains(in.logs.String(), `"msg":"draining`) })
+	h := do(t, mustRequest("GET", in.url+"/healthz"))
+	if h.status != 503 || h.str("status") != "draining" {
+		t.Errorf("healthz while draining = %d %s, want 503 draining", h.status, h.raw)
+	}
+	before := served.Load()
+	time.Sleep(700 * time.Millisecond) // load balancers still send during the delay
+	close(stop)
+	wg.Wait()
+	if failed.Load() != 0 {
+		t.Errorf("%d requests failed during the rolling update (%d served)", failed.Load(), served.Load())
+	}
+	if served.Load() == before {
+		t.Errorf("no request was served while draining")
+	}
+	if err := in.stop(t); err != nil {
+		t.Errorf("run after the drain = %v, want nil", err)
+	}
+}
+
+// TestHealthcheckReducedEnvironment runs the real binary's -healthcheck
+// with only ADDR, as a container health check may: exit 0.
+func TestHealthcheckReducedEnvironment(t *testing.T) {
+	t.Parallel()
+	in := startRun(t, map[string]string{"WX_MOCK": "1"})
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = []string{"WXLOGIN_TEST_MAIN=1", "WXLOGIN_TEST_ARGS=-healthcheck", "ADDR=" + in.addr, "WX_TIMEOUT=junk"}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("-healthcheck with only ADDR (and a junk WX_TIMEOUT): %v\n%s", err, out)
+	}
+}
+
+// TestJSONNotHTMLEscaped: answers keep <, > and & as they are.
+func TestJSONNotHTMLEscaped(t *testing.T) {
+	t.Parallel()
+	s := newTestService(t, nil, withTokens(time.Now, testKey))
+	a := do(t, mustRequest("GET", s.URL+"/session"))
+	if !strings.Contains(a.raw, "Bearer <token>") || strings.Contains(a.raw, `\u003c`) {
+		t.Errorf("answer %s escapes HTML characters", a.raw)
+	}
+	rec := httptest.NewRecorder()
+	encode(rec, 200, map[string]string{"m": "a&b<c>"})
+	if got := rec.Body.String(); got != "{\"m\":\"a&b<c>\"}\n" {
+		t.Errorf("encode = %q", got)
 	}
 }
