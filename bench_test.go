@@ -13,6 +13,7 @@ package main
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
@@ -22,12 +23,14 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"runtime"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -254,5 +257,293 @@ func BenchmarkLoginNoUpstream(b *testing.B) {
 			wx.http.Transport = memoryWeChat{}
 			benchLogins(b, c, f, newServer(benchConfig(), logger, wx, nil, newMetrics("bench", []string{testAppID})), false)
 		})
+	}
+}
+
+// CPU benchmarks. ns/op above is wall time with every goroutine sharing
+// the machine; the figures that compare two variants are CPU time per
+// request (user + system time of the whole process, from getrusage:
+// load client, wxlogin, fake WeChat), reported as cpu-ns/op. Run:
+//
+//	go test -run '^$' -bench 'CPU|Cache|LimiterBytes|Unavoidable' -count 5
+
+// cpuTime is the CPU time this process has used so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// benchCPU sends requests made by req to handler from 32 concurrent
+// clients over loopback HTTP and reports CPU per request.
+func benchCPU(b *testing.B, handler http.Handler, req func(base string, i int64) *http.Request, wantStatus int) {
+	srv := httptest.NewServer(handler)
+	defer srv.Close()
+	client := &http.Client{Transport: &http.Transport{MaxIdleConns: 256, MaxIdleConnsPerHost: 256}}
+	defer client.CloseIdleConnections()
+	var seq atomic.Int64
+	one := func() error {
+		resp, err := client.Do(req(srv.URL, seq.Add(1)))
+		if err != nil {
+			return err
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != wantStatus {
+			return fmt.Errorf("status %d, want %d", resp.StatusCode, wantStatus)
+		}
+		return nil
+	}
+	for range 64 { // warm the pools
+		if err := one(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.SetParallelism(16) // 32 clients on 2 cores
+	b.ReportAllocs()
+	runtime.GC()
+	start := cpuTime()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if err := one(); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.StopTimer()
+	b.ReportMetric(float64(cpuTime()-start)/float64(b.N), "cpu-ns/op")
+}
+
+// benchServer is the real service as run() builds it (info-level JSON log
+// to nowhere), with cfg changed by edit and tokens from keys.
+func benchServer(b *testing.B, f *benchWeChat, edit func(*Config), tok func(apps []string) *tokens) (*server, *tokens) {
+	cfg := benchConfig()
+	if edit != nil {
+		edit(&cfg)
+	}
+	logger := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	wx := newWXClient(f.URL, cfg.Apps, cfg.Timeout, cfg.MaxInflight)
+	wx.http.Transport.(*http.Transport).TLSClientConfig = f.trust()
+	m := newMetrics("bench", cfg.appIDs())
+	wx.observe = m.upstream
+	var t *tokens
+	if tok != nil {
+		t = tok(cfg.appIDs())
+	}
+	return newServer(cfg, logger, wx, t, m), t
+}
+
+func hsTokens(apps []string) *tokens {
+	return newTokens([][]byte{[]byte(testKey)}, nil, 2*time.Hour, tokenIssuer, apps, time.Now)
+}
+
+func keyFileTokens(b *testing.B, key any) func(apps []string) *tokens {
+	return func(apps []string) *tokens {
+		keys, err := parseKeys(pemOf(b, false, key))
+		if err != nil {
+			b.Fatal(err)
+		}
+		return newTokens(nil, keys, 2*time.Hour, tokenIssuer, apps, time.Now)
+	}
+}
+
+func loginRequest(base string, i int64) *http.Request {
+	r, _ := http.NewRequest("POST", base+"/openid", strings.NewReader(`{"code":"c`+strconv.FormatInt(i, 10)+`"}`))
+	r.Header["Content-Type"] = []string{"application/json"}
+	return r
+}
+
+// appLoginRequest names the app in the body, as auth.js does.
+func appLoginRequest(base string, i int64) *http.Request {
+	r, _ := http.NewRequest("POST", base+"/openid", strings.NewReader(`{"code":"c`+strconv.FormatInt(i, 10)+`","appid":"`+testAppID+`"}`))
+	r.Header["Content-Type"] = []string{"application/json"}
+	return r
+}
+
+// BenchmarkSessionCPU is /session with one reused token, the hot path
+// behind a gateway, against /healthz on the same server.
+func BenchmarkSessionCPU(b *testing.B) {
+	f := newBenchWeChat(b, 0)
+	variants := []struct {
+		name string
+		tok  func([]string) *tokens
+	}{
+		{"healthz", hsTokens},
+		{"HS256", hsTokens},
+		{"ES256", keyFileTokens(b, newP256(b))},
+		{"EdDSA", keyFileTokens(b, newEd25519(b))},
+	}
+	for _, v := range variants {
+		b.Run(v.name, func(b *testing.B) {
+			srv, tok := benchServer(b, f, nil, v.tok)
+			token, _ := tok.sign(identity{OpenID: "oBenchUser0123456789abcdefgh", UnionID: "oBenchUnion123456789abcdefgh", AppID: testAppID})
+			path := "/session"
+			if v.name == "healthz" {
+				path = "/healthz"
+			}
+			benchCPU(b, srv, func(base string, _ int64) *http.Request {
+				r, _ := http.NewRequest("GET", base+path, nil)
+				r.Header["Authorization"] = []string{"Bearer " + token}
+				return r
+			}, 200)
+		})
+	}
+}
+
+// BenchmarkLoginCPU is a whole login (client → wxlogin → fake WeChat over
+// TLS) in each configuration whose cost is compared: tokens off, HS256,
+// ES256; one app or three; RATE_LIMIT off or on; and a phone request with
+// a warm access_token against a login.
+func BenchmarkLoginCPU(b *testing.B) {
+	f := newBenchWeChat(b, 0)
+	three := func(c *Config) {
+		c.Apps = []App{{"wx00000000000000a1", "a"}, {testAppID, testSecret}, {"wx00000000000000c3", "c"}}
+	}
+	variants := []struct {
+		name string
+		edit func(*Config)
+		tok  func([]string) *tokens
+		req  func(string, int64) *http.Request
+	}{
+		{"tokens=off", nil, nil, loginRequest},
+		{"tokens=HS256", nil, hsTokens, loginRequest},
+		{"tokens=ES256", nil, keyFileTokens(b, newP256(b)), loginRequest},
+		{"ratelimit=on", func(c *Config) { c.RateLimit = rate{1 << 30, time.Minute} }, nil, loginRequest},
+		{"apps=1,appid-in-body", nil, nil, appLoginRequest},
+		{"apps=3,appid-in-body", three, nil, appLoginRequest},
+	}
+	for _, v := range variants {
+		b.Run(v.name, func(b *testing.B) {
+			srv, _ := benchServer(b, f, v.edit, v.tok)
+			benchCPU(b, srv, v.req, 200)
+		})
+	}
+}
+
+// BenchmarkPhoneCPU is a phone request with a warm access_token, against
+// a login with HS256 tokens on the same kind of server: WeChat answers
+// both from a fake over TLS.
+func BenchmarkPhoneCPU(b *testing.B) {
+	f := newBenchWeChat(b, 0)
+	mock := newMockWeChat(testApps)
+	// The fake answers code2Session itself; the phone APIs come from the
+	// mock, with phone codes that may repeat (the benchmark reuses them).
+	f.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case phoneNumberPath:
+			wechatJSON(w, `{"errcode":0,"errmsg":"ok","phone_info":{"phoneNumber":"+8613800138000","purePhoneNumber":"13800138000","countryCode":"86","watermark":{"timestamp":1,"appid":"`+testAppID+`"}}}`)
+		case stableTokenPath:
+			mock.ServeHTTP(w, r)
+		default:
+			code := r.URL.Query().Get("js_code")
+			wechatJSON(w, `{"session_key":"c2Vzc2lvbmtleQ==","openid":"o`+code+`"}`)
+		}
+	})
+	for _, name := range []string{"login", "phone"} {
+		b.Run(name, func(b *testing.B) {
+			srv, tok := benchServer(b, f, func(c *Config) { c.PhoneLimit = rate{} }, hsTokens)
+			if name == "login" {
+				benchCPU(b, srv, loginRequest, 200)
+				return
+			}
+			token, _ := tok.sign(identity{OpenID: "oBenchUser0123456789abcdefgh", AppID: testAppID})
+			benchCPU(b, srv, func(base string, i int64) *http.Request {
+				r, _ := http.NewRequest("POST", base+"/phonenumber", strings.NewReader(`{"code":"p`+strconv.FormatInt(i, 10)+`"}`))
+				r.Header["Content-Type"] = []string{"application/json"}
+				r.Header["Authorization"] = []string{"Bearer " + token}
+				return r
+			}, 200)
+		})
+	}
+}
+
+// BenchmarkUnavoidable is the cost no implementation can skip: one
+// signature per token issued, and one check of a token not seen before.
+func BenchmarkUnavoidable(b *testing.B) {
+	p256, ed := newP256(b), newEd25519(b)
+	for _, v := range []struct {
+		name string
+		tok  *tokens
+	}{
+		{"HS256", hsTokens([]string{testAppID})},
+		{"ES256", keyFileTokens(b, p256)([]string{testAppID})},
+		{"EdDSA", keyFileTokens(b, ed)([]string{testAppID})},
+	} {
+		id := identity{OpenID: "oBenchUser0123456789abcdefgh", UnionID: "oBenchUnion123456789abcdefgh", AppID: testAppID}
+		// In parallel on every core, as in the CPU benchmarks, and in CPU
+		// time, so that the figures add up with theirs.
+		parallelCPU := func(b *testing.B, f func()) {
+			start := cpuTime()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					f()
+				}
+			})
+			b.ReportMetric(float64(cpuTime()-start)/float64(b.N), "cpu-ns/op")
+		}
+		b.Run("sign/"+v.name, func(b *testing.B) {
+			parallelCPU(b, func() { v.tok.sign(id) })
+		})
+		b.Run("verify-uncached/"+v.name, func(b *testing.B) {
+			v.tok.cache = nil
+			token, _ := v.tok.sign(id)
+			parallelCPU(b, func() {
+				if _, err := v.tok.verify(token); err != nil {
+					b.Error(err)
+				}
+			})
+		})
+	}
+}
+
+// heapInUse is the live heap after a full collection.
+func heapInUse() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
+}
+
+// BenchmarkTokenCache measures the verified-token cache: bytes per entry
+// when full, and the heap after a million distinct tokens, which must stay
+// within the cap (tokenCacheSize entries).
+func BenchmarkTokenCache(b *testing.B) {
+	for b.Loop() {
+		before := heapInUse()
+		c := newTokenCache(tokenCacheSize)
+		for i := range 1_000_000 {
+			sum := sha256.Sum256([]byte(strconv.Itoa(i)))
+			n := strconv.Itoa(i)
+			c.put(sum, identity{OpenID: "oBenchUser0123456789abcd" + n[len(n)-1:], UnionID: "oBenchUnion123456789abcd" + n[len(n)-1:],
+				AppID: "wx0123456789abcdef", Phone: "+861380013" + fmt.Sprintf("%04d", i%10000), Exp: time.Now().Unix() + 7200})
+		}
+		after := heapInUse()
+		if c.len() != tokenCacheSize {
+			b.Fatalf("cache holds %d after 1M tokens, want its cap %d", c.len(), tokenCacheSize)
+		}
+		b.ReportMetric(float64(after-before)/float64(c.len()), "bytes/entry")
+		b.ReportMetric(float64(after-before)/(1<<20), "MiB-after-1M-tokens")
+		runtime.KeepAlive(c)
+	}
+}
+
+// BenchmarkLimiterBytes measures a limiter under a flood of distinct
+// client addresses: bytes per key held, and the heap after 200 000
+// addresses in one minute.
+func BenchmarkLimiterBytes(b *testing.B) {
+	for b.Loop() {
+		before := heapInUse()
+		l := newLimiter[netip.Addr](rate{600, time.Minute}, limiterCap, time.Now)
+		for i := range 200_000 {
+			l.allow(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}))
+		}
+		after := heapInUse()
+		b.ReportMetric(float64(after-before)/float64(l.keys()), "bytes/key")
+		b.ReportMetric(float64(l.keys()), "keys-held")
+		b.ReportMetric(float64(after-before)/(1<<20), "MiB-after-200k-addresses")
+		runtime.KeepAlive(l)
 	}
 }

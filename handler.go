@@ -37,8 +37,8 @@ type server struct {
 	m           *metrics
 	apps        []string // configured AppIDs, in order
 	maxInflight int64
-	rateLimit   *limiter // per client address; nil: off
-	phoneLimit  *limiter // per user; nil: off
+	rateLimit   *limiter[netip.Addr] // per client address; nil: off
+	phoneLimit  *limiter[[2]string]  // per AppID and openid; nil: off
 	proxies     []netip.Prefix
 	draining    atomic.Bool // set on SIGTERM: /healthz answers 503
 	handler     http.Handler
@@ -51,8 +51,8 @@ func newServer(cfg Config, logger *slog.Logger, wx *wxClient, tok *tokens, m *me
 		wx: wx, tok: tok, m: m, apps: cfg.appIDs(),
 		access:      newAccessTokens(wx, time.Now),
 		maxInflight: int64(cfg.MaxInflight),
-		rateLimit:   newLimiter(cfg.RateLimit, limiterCap, time.Now),
-		phoneLimit:  newLimiter(cfg.PhoneLimit, limiterCap, time.Now),
+		rateLimit:   newLimiter[netip.Addr](cfg.RateLimit, limiterCap, time.Now),
+		phoneLimit:  newLimiter[[2]string](cfg.PhoneLimit, limiterCap, time.Now),
 		proxies:     cfg.TrustedProxies,
 	}
 	s.access.result = m.stableToken
@@ -335,7 +335,7 @@ func (s *server) limitClient(r *http.Request) error {
 	if s.rateLimit == nil {
 		return nil
 	}
-	if ok, wait := s.rateLimit.allow(clientAddr(r, s.proxies).String()); !ok {
+	if ok, wait := s.rateLimit.allow(clientAddr(r, s.proxies)); !ok {
 		return rateLimited("too many requests from this address; retry later", wait)
 	}
 	return nil

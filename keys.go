@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
@@ -99,18 +100,42 @@ func (k *tokenKey) sign(input string) ([]byte, error) {
 		return mac(k.secret, input), nil
 	case algES256:
 		h := sha256.Sum256([]byte(input))
-		r, s, err := ecdsa.Sign(rand.Reader, k.ec, h[:])
+		der, err := ecdsa.SignASN1(rand.Reader, k.ec, h[:])
 		if err != nil {
 			return nil, err
 		}
-		sig := make([]byte, 64)
-		r.FillBytes(sig[:32])
-		s.FillBytes(sig[32:])
-		return sig, nil
+		return rawSignature(der)
 	case algEdDSA:
 		return ed25519.Sign(k.ed, []byte(input)), nil
 	}
 	return nil, errors.New("sign: unknown algorithm " + k.alg)
+}
+
+// rawSignature turns the ASN.1 DER ECDSA signature ecdsa.SignASN1 makes,
+// SEQUENCE { INTEGER r, INTEGER s }, into the 64-byte r‖s of JWS, each
+// big-endian and left-padded to 32 bytes.
+func rawSignature(der []byte) ([]byte, error) {
+	bad := errors.New("sign: unexpected ECDSA signature encoding")
+	if len(der) < 8 || der[0] != 0x30 || int(der[1]) != len(der)-2 {
+		return nil, bad
+	}
+	sig := make([]byte, 64)
+	rest := der[2:]
+	for i := range 2 {
+		if len(rest) < 2 || rest[0] != 0x02 || int(rest[1]) > len(rest)-2 {
+			return nil, bad
+		}
+		n := bytes.TrimLeft(rest[2:2+rest[1]], "\x00")
+		if len(n) > 32 {
+			return nil, bad
+		}
+		copy(sig[32*(i+1)-len(n):32*(i+1)], n)
+		rest = rest[2+rest[1]:]
+	}
+	if len(rest) != 0 {
+		return nil, bad
+	}
+	return sig, nil
 }
 
 // verify checks sig over input under the key's own algorithm.

@@ -16,7 +16,7 @@ import (
 func TestLimiterArithmetic(t *testing.T) {
 	t.Parallel()
 	now := time.Unix(1_800_000_000, 0)
-	l := newLimiter(rate{3, time.Minute}, 100, func() time.Time { return now })
+	l := newLimiter[string](rate{3, time.Minute}, 100, func() time.Time { return now })
 	for i := range 3 {
 		if ok, _ := l.allow("a"); !ok {
 			t.Fatalf("request %d of 3 refused", i+1)
@@ -52,7 +52,7 @@ func TestLimiterArithmetic(t *testing.T) {
 			t.Errorf("retryAfterSeconds(%v) = %d, want %d", d, got, want)
 		}
 	}
-	if newLimiter(rate{}, 100, time.Now) != nil {
+	if newLimiter[string](rate{}, 100, time.Now) != nil {
 		t.Errorf("a zero rate made a limiter")
 	}
 }
@@ -62,7 +62,7 @@ func TestLimiterArithmetic(t *testing.T) {
 func TestLimiterMemory(t *testing.T) {
 	t.Parallel()
 	now := time.Unix(1_800_000_000, 0)
-	l := newLimiter(rate{1, time.Minute}, 1000, func() time.Time { return now })
+	l := newLimiter[string](rate{1, time.Minute}, 1000, func() time.Time { return now })
 	for i := range 200_000 {
 		l.allow(fmt.Sprintf("10.%d.%d.%d", i>>16, i>>8&255, i&255))
 		if i%997 == 0 && l.keys() > 1000 {

@@ -47,7 +47,7 @@ func (s *server) handlePhoneNumber() http.Handler {
 			return
 		}
 		if s.phoneLimit != nil {
-			if ok, wait := s.phoneLimit.allow(id.AppID + "/" + id.OpenID); !ok {
+			if ok, wait := s.phoneLimit.allow([2]string{id.AppID, id.OpenID}); !ok {
 				fail(rateLimited("too many phone-number requests for this user; retry later", wait))
 				return
 			}

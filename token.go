@@ -290,11 +290,11 @@ func (a audience) first(apps []string) string {
 }
 
 // tokenCacheSize bounds the cache of verified tokens. An entry is the
-// token's SHA-256 (32 bytes) and an identity: five words of string headers
-// and the strings (openid, unionid, AppID, phone ≈ 90 bytes), about
-// 260 bytes with the map's own overhead (BenchmarkTokenCache measures it),
-// so the cache stays under about 13 MiB whatever tokens arrive.
-const tokenCacheSize = 50_000
+// token's SHA-256 (32 bytes), an identity (four string headers and exp)
+// and the strings it points to; with the map's own overhead that is about
+// 490 bytes (BenchmarkTokenCache measures it), so the cache stays under
+// about 16 MiB whatever tokens arrive.
+const tokenCacheSize = 32_768
 
 // tokenCache remembers tokens that verified, keyed by a hash of the whole
 // token, so that /session behind a gateway does not repeat a public-key
