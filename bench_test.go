@@ -326,6 +326,7 @@ func benchServer(b *testing.B, f *benchWeChat, edit func(*Config), tok func(apps
 	logger := slog.New(slog.NewJSONHandler(io.Discard, nil))
 	wx := newWXClient(f.URL, cfg.Apps, cfg.Timeout, cfg.MaxInflight)
 	wx.http.Transport.(*http.Transport).TLSClientConfig = f.trust()
+	b.Cleanup(wx.http.CloseIdleConnections) // or later variants pay for this one's connections
 	m := newMetrics("bench", cfg.appIDs())
 	wx.observe = m.upstream
 	var t *tokens
@@ -365,7 +366,6 @@ func appLoginRequest(base string, i int64) *http.Request {
 // BenchmarkSessionCPU is /session with one reused token, the hot path
 // behind a gateway, against /healthz on the same server.
 func BenchmarkSessionCPU(b *testing.B) {
-	f := newBenchWeChat(b, 0)
 	variants := []struct {
 		name string
 		tok  func([]string) *tokens
@@ -377,7 +377,7 @@ func BenchmarkSessionCPU(b *testing.B) {
 	}
 	for _, v := range variants {
 		b.Run(v.name, func(b *testing.B) {
-			srv, tok := benchServer(b, f, nil, v.tok)
+			srv, tok := benchServer(b, newBenchWeChat(b, 0), nil, v.tok)
 			token, _ := tok.sign(identity{OpenID: "oBenchUser0123456789abcdefgh", UnionID: "oBenchUnion123456789abcdefgh", AppID: testAppID})
 			path := "/session"
 			if v.name == "healthz" {
@@ -397,7 +397,6 @@ func BenchmarkSessionCPU(b *testing.B) {
 // ES256; one app or three; RATE_LIMIT off or on; and a phone request with
 // a warm access_token against a login.
 func BenchmarkLoginCPU(b *testing.B) {
-	f := newBenchWeChat(b, 0)
 	three := func(c *Config) {
 		c.Apps = []App{{"wx00000000000000a1", "a"}, {testAppID, testSecret}, {"wx00000000000000c3", "c"}}
 	}
@@ -416,7 +415,7 @@ func BenchmarkLoginCPU(b *testing.B) {
 	}
 	for _, v := range variants {
 		b.Run(v.name, func(b *testing.B) {
-			srv, _ := benchServer(b, f, v.edit, v.tok)
+			srv, _ := benchServer(b, newBenchWeChat(b, 0), v.edit, v.tok)
 			benchCPU(b, srv, v.req, 200)
 		})
 	}
@@ -426,23 +425,26 @@ func BenchmarkLoginCPU(b *testing.B) {
 // a login with HS256 tokens on the same kind of server: WeChat answers
 // both from a fake over TLS.
 func BenchmarkPhoneCPU(b *testing.B) {
-	f := newBenchWeChat(b, 0)
-	mock := newMockWeChat(testApps)
-	// The fake answers code2Session itself; the phone APIs come from the
-	// mock, with phone codes that may repeat (the benchmark reuses them).
-	f.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch r.URL.Path {
-		case phoneNumberPath:
-			wechatJSON(w, `{"errcode":0,"errmsg":"ok","phone_info":{"phoneNumber":"+8613800138000","purePhoneNumber":"13800138000","countryCode":"86","watermark":{"timestamp":1,"appid":"`+testAppID+`"}}}`)
-		case stableTokenPath:
-			mock.ServeHTTP(w, r)
-		default:
-			code := r.URL.Query().Get("js_code")
-			wechatJSON(w, `{"session_key":"c2Vzc2lvbmtleQ==","openid":"o`+code+`"}`)
-		}
-	})
 	for _, name := range []string{"login", "phone"} {
 		b.Run(name, func(b *testing.B) {
+			f := newBenchWeChat(b, 0)
+			mock := newMockWeChat(testApps)
+			phoneAnswer := []byte(`{"errcode":0,"errmsg":"ok","phone_info":{"phoneNumber":"+8613800138000","purePhoneNumber":"13800138000","countryCode":"86","watermark":{"timestamp":1,"appid":"` + testAppID + `"}}}`)
+			// The fake answers code2Session itself and the phone number with
+			// a fixed answer (the benchmark's codes repeat); stable_token
+			// comes from the mock. Set before the first request.
+			f.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				switch r.URL.Path {
+				case phoneNumberPath:
+					w.Header()["Content-Type"] = []string{"text/plain"}
+					w.Write(phoneAnswer)
+				case stableTokenPath:
+					mock.ServeHTTP(w, r)
+				default:
+					code := r.URL.Query().Get("js_code")
+					wechatJSON(w, `{"session_key":"c2Vzc2lvbmtleQ==","openid":"o`+code+`"}`)
+				}
+			})
 			srv, tok := benchServer(b, f, func(c *Config) { c.PhoneLimit = rate{} }, hsTokens)
 			if name == "login" {
 				benchCPU(b, srv, loginRequest, 200)

@@ -570,3 +570,42 @@ func bearerRequest(method, url, token string) *http.Request {
 	r.Header.Set("Authorization", "Bearer "+token)
 	return r
 }
+
+// FuzzVerifyPublicKeyToken feeds arbitrary tokens to a verifier holding a
+// P-256 key, an Ed25519 key and an HMAC key. It must never panic, and
+// whatever it accepts must carry a valid signature by one of them under
+// that key's own algorithm, our issuer and a configured audience.
+func FuzzVerifyPublicKeyToken(f *testing.F) {
+	ec, ed := newP256(f), newEd25519(f)
+	tok := keyTokens(f, testNow, pemOf(f, false, ec, ed), testKey)
+	tok.cache = nil
+	good, _ := tok.sign(identity{OpenID: "o1", AppID: testAppID})
+	f.Add(good)
+	f.Add(resign(good, `{"alg":"HS256","typ":"JWT"}`, hs256([]byte(testKey))))
+	f.Add(resign(good, `{"alg":"EdDSA","kid":"`+tok.keys[1].kid+`"}`, func(in string) []byte { s, _ := tok.keys[1].sign(in); return s }))
+	f.Add(resign(good, `{"alg":"ES256","kid":"nope"}`, func(string) []byte { return nil }))
+	f.Add("e30.e30.")
+	f.Fuzz(func(t *testing.T, token string) {
+		id, err := tok.verify(token)
+		if err != nil {
+			if !errors.Is(err, errInvalidToken) {
+				t.Fatalf("verify error %v is not errInvalidToken", err)
+			}
+			return
+		}
+		parts := strings.Split(token, ".")
+		var h joseHeader
+		hb, _ := b64.DecodeString(parts[0])
+		sig, _ := b64.DecodeString(parts[2])
+		if json.Unmarshal(hb, &h) != nil {
+			t.Fatalf("accepted a token whose header is not JSON: %q", token)
+		}
+		signed := false
+		for _, k := range tok.keys {
+			signed = signed || (k.alg == h.Alg && k.verify(parts[0]+"."+parts[1], sig))
+		}
+		if !signed || id.OpenID == "" || id.AppID != testAppID {
+			t.Fatalf("accepted %q as %+v", token, id)
+		}
+	})
+}

@@ -181,7 +181,7 @@ func (c *wxClient) stableToken(ctx context.Context, appID string) (token string,
 
 // phoneInfo is the phone number WeChat verified for a user.
 type phoneInfo struct {
-	PhoneNumber     string    `json:"phoneNumber"`
+	// phoneNumber is not read: it is countryCode and purePhoneNumber.
 	PurePhoneNumber string    `json:"purePhoneNumber"`
 	CountryCode     flexValue `json:"countryCode"`
 	Watermark       struct {
@@ -192,8 +192,11 @@ type phoneInfo struct {
 // userPhoneNumber exchanges a getPhoneNumber code for the user's number,
 // with one call (and retries on -1) of getuserphonenumber.
 func (c *wxClient) userPhoneNumber(ctx context.Context, accessToken, appID, openID, code string) (phoneInfo, error) {
-	body, _ := json.Marshal(map[string]string{"code": code, "openid": openID})
-	u := c.base + phoneNumberPath + "?" + url.Values{"access_token": {accessToken}}.Encode()
+	body, _ := json.Marshal(struct {
+		Code   string `json:"code"`
+		OpenID string `json:"openid"`
+	}{code, openID})
+	u := c.base + phoneNumberPath + "?access_token=" + url.QueryEscape(accessToken)
 	var r struct {
 		wxStatus
 		PhoneInfo *phoneInfo `json:"phone_info"`
@@ -428,8 +431,9 @@ func (e *errcode) UnmarshalJSON(b []byte) error {
 		return nil
 	}
 	if strings.HasPrefix(s, `"`) {
-		if err := json.Unmarshal(b, &s); err != nil {
-			return err
+		var ok bool
+		if s, ok = plainString(b); !ok {
+			return errors.New("errcode is neither a number nor a numeric string")
 		}
 	}
 	n, err := strconv.Atoi(strings.TrimSpace(s))
@@ -445,15 +449,32 @@ func (e *errcode) UnmarshalJSON(b []byte) error {
 type flexValue string
 
 func (f *flexValue) UnmarshalJSON(b []byte) error {
-	var s string
-	if err := json.Unmarshal(b, &s); err == nil {
+	if s, ok := plainString(b); ok {
 		*f = flexValue(s)
 		return nil
 	}
-	var n json.Number
-	if err := json.Unmarshal(b, &n); err != nil {
-		return errors.New("neither a string nor a number")
+	if len(b) > 0 && b[0] != '"' {
+		var n json.Number
+		if err := json.Unmarshal(b, &n); err == nil {
+			*f = flexValue(n.String())
+			return nil
+		}
 	}
-	*f = flexValue(n.String())
-	return nil
+	return errors.New("neither a digit string nor a number")
+}
+
+// plainString reads a JSON string without escapes, such as "86" or "-1":
+// what WeChat sends for numbers as strings. It saves a nested
+// json.Unmarshal on every answer.
+func plainString(b []byte) (string, bool) {
+	if len(b) < 2 || b[0] != '"' || b[len(b)-1] != '"' {
+		return "", false
+	}
+	inner := b[1 : len(b)-1]
+	for _, c := range inner {
+		if c == '\\' || c == '"' || c < 0x20 {
+			return "", false
+		}
+	}
+	return string(inner), true
 }

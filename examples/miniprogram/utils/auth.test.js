@@ -277,3 +277,23 @@ test('the READMEs use the storage key auth.js uses', () => {
     for (const k of keys) assert.equal(k, TOKEN_KEY, name + ' uses storage key ' + k)
   }
 })
+
+test('the example page shows the number from its getPhoneNumber button', async () => {
+  let page
+  globalThis.Page = (def) => { page = def }
+  const auth = createAuth({ baseURL, wx: fakeWx() })
+  globalThis.getApp = () => ({ auth, loginServer: baseURL, ready: new Promise(() => {}) })
+  try {
+    require('../pages/index/index.js')
+  } finally {
+    delete globalThis.Page
+    delete globalThis.getApp
+  }
+  page.setData = function (d) { Object.assign(this.data, d) }
+  await page.onPhone({ detail: { code: 'pagephone' + process.pid } })
+  assert.match(page.data.phone, /^\+861\d{10}$/)
+  assert.equal(page.data.error, '')
+  await page.onPhone({ detail: {} }) // the user declined: nothing happens
+  await page.onPhone({ detail: { code: 'mock-invalid' } })
+  assert.match(page.data.error, /^invalid_code：/)
+})

@@ -6,6 +6,7 @@ Page({
   data: {
     status: '登录中…',
     openid: '',
+    phone: '',
     error: '',
     // Every error code and what it means, as a table on the page.
     codes: Object.keys(MESSAGES).map((code) => ({ code, meaning: MESSAGES[code] })),
@@ -29,6 +30,18 @@ Page({
 
   showError(err) {
     this.setData({ status: '登录失败', error: err.code + '：' + err.message })
+  },
+
+  // onPhone is the getPhoneNumber button: e.detail.code is the one-time
+  // phone code (absent when the user declined).
+  async onPhone(e) {
+    if (!e.detail.code) return
+    try {
+      const { phoneNumber } = await app.auth.phoneNumber(e.detail.code)
+      this.setData({ phone: phoneNumber, error: '' })
+    } catch (err) {
+      this.showError(err)
+    }
   },
 
   relogin() {
