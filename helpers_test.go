@@ -138,12 +138,17 @@ func withConfig(f func(*Config)) serviceOption { return func(_ *testService, c *
 // withTokens turns HS256 tokens on with these keys and clock.
 func withTokens(now func() time.Time, keys ...string) serviceOption {
 	return func(s *testService, c *Config) {
-		var hmac [][]byte
-		for _, k := range keys {
-			hmac = append(hmac, []byte(k))
-		}
-		s.tok = newTokens(hmac, nil, 2*time.Hour, tokenIssuer, c.appIDs(), now)
+		s.tok = newTokens(hmacKeys(keys...), nil, 2*time.Hour, tokenIssuer, c.appIDs(), now)
 	}
+}
+
+// hmacKeys is TOKEN_SECRET's keys as loadConfig makes them.
+func hmacKeys(keys ...string) [][]byte {
+	var h [][]byte
+	for _, k := range keys {
+		h = append(h, []byte(k))
+	}
+	return h
 }
 
 // testConfig is the configuration of a test service: one app, no limits.

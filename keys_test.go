@@ -77,17 +77,13 @@ func writeKeyFile(t testing.TB, data []byte) string {
 }
 
 // keyTokens is a token service with these key-file keys (and HMAC keys).
-func keyTokens(t testing.TB, now time.Time, data []byte, hmacKeys ...string) *tokens {
+func keyTokens(t testing.TB, now time.Time, data []byte, hmac ...string) *tokens {
 	t.Helper()
 	keys, err := parseKeys(data)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var h [][]byte
-	for _, k := range hmacKeys {
-		h = append(h, []byte(k))
-	}
-	return newTokens(h, keys, 2*time.Hour, tokenIssuer, []string{testAppID}, fixedClock(now))
+	return newTokens(hmacKeys(hmac...), keys, 2*time.Hour, tokenIssuer, []string{testAppID}, fixedClock(now))
 }
 
 // TestRFC8037 checks the Ed25519 example of RFC 8037 appendix A byte for

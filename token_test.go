@@ -19,11 +19,7 @@ var (
 func fixedClock(t time.Time) func() time.Time { return func() time.Time { return t } }
 
 func newTestTokens(now time.Time, keys ...string) *tokens {
-	var hmac [][]byte
-	for _, k := range keys {
-		hmac = append(hmac, []byte(k))
-	}
-	return newTokens(hmac, nil, 2*time.Hour, tokenIssuer, []string{testAppID}, fixedClock(now))
+	return newTokens(hmacKeys(keys...), nil, 2*time.Hour, tokenIssuer, []string{testAppID}, fixedClock(now))
 }
 
 // TestRFC7515Example verifies the HS256 example of RFC 7515 appendix A.1,
