@@ -3,7 +3,7 @@ package main
 // Interop: real verifiers, as a gateway or a backend would run them, check
 // tokens from a running wxlogin. Each test skips with a note where its tool
 // is not installed (.ci/run installs them from Debian's packages:
-// python3-jwt, haproxy, caddy).
+// python3-jwt, haproxy, caddy, nginx-light).
 
 import (
 	"crypto"
@@ -13,10 +13,12 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -41,10 +43,18 @@ func startTool(t *testing.T, addr string, name string, args ...string) {
 	var out syncBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	cmd.Env = append(os.Environ(), "HOME="+t.TempDir(), "XDG_DATA_HOME="+t.TempDir(), "XDG_CONFIG_HOME="+t.TempDir())
+	// A process group, so that the tool's own children (nginx's workers)
+	// end with it; WaitDelay, so that a child still holding the output
+	// pipe cannot hang the test.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.WaitDelay = 2 * time.Second
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("%s: %v", name, err)
 	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	t.Cleanup(func() {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		cmd.Wait()
+	})
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		if c, err := net.Dial("tcp", addr); err == nil {
 			c.Close()
@@ -235,4 +245,75 @@ func publicPEM(t testing.TB, k any) []byte {
 		t.Fatal(err)
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
+}
+
+// TestInteropNginx runs the README's nginx auth_request recipe: nginx asks
+// /session for every API call (a POST included, which is why the recipe
+// sets proxy_method GET) and passes X-Openid and X-Appid to the app.
+func TestInteropNginx(t *testing.T) {
+	t.Parallel()
+	nginx, err := exec.LookPath("nginx")
+	if err != nil {
+		t.Skip("SKIP interop: nginx not installed (Debian nginx-light)")
+	}
+	in := startRun(t, map[string]string{"WX_MOCK": "1"})
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "%s openid=%s appid=%s", r.Method, r.Header.Get("X-Openid"), r.Header.Get("X-Appid"))
+	}))
+	defer app.Close()
+	dir, port := t.TempDir(), freePort(t)
+	conf := fmt.Sprintf(`daemon off;
+pid %[1]s/nginx.pid;
+error_log stderr;
+events {}
+http {
+  access_log off;
+  client_body_temp_path %[1]s/body;
+  proxy_temp_path %[1]s/proxy;
+  fastcgi_temp_path %[1]s/fastcgi;
+  uwsgi_temp_path %[1]s/uwsgi;
+  scgi_temp_path %[1]s/scgi;
+  server {
+    listen 127.0.0.1:%[2]s;
+    location = /_auth {
+      internal;
+      proxy_pass http://%[3]s/session;
+      proxy_method GET;
+      proxy_pass_request_body off;
+      proxy_set_header Content-Length "";
+      proxy_set_header Authorization $http_authorization;
+    }
+    location /api/ {
+      auth_request /_auth;
+      auth_request_set $openid $upstream_http_x_openid;
+      auth_request_set $appid $upstream_http_x_appid;
+      proxy_set_header X-Openid $openid;
+      proxy_set_header X-Appid $appid;
+      proxy_pass %[4]s;
+    }
+  }
+}
+`, dir, port, in.addr, app.URL)
+	cfg := filepath.Join(dir, "nginx.conf")
+	os.WriteFile(cfg, []byte(conf), 0o644)
+	startTool(t, "127.0.0.1:"+port, nginx, "-p", dir, "-c", cfg)
+
+	a := in.login(t, "nginx")
+	for _, method := range []string{"GET", "POST"} {
+		req, _ := http.NewRequest(method, "http://127.0.0.1:"+port+"/api/orders", strings.NewReader(`{"item":1}`))
+		req.Header.Set("Authorization", "Bearer "+a.str("token"))
+		status, body := text(t, req)
+		if want := method + " openid=" + a.str("openid") + " appid=" + mockAppID; status != 200 || body != want {
+			t.Errorf("%s through nginx with a token: %d %q, want 200 %q", method, status, body, want)
+		}
+	}
+	for name, auth := range map[string]string{"no token": "", "tampered": "Bearer " + a.str("token") + "x"} {
+		req, _ := http.NewRequest("POST", "http://127.0.0.1:"+port+"/api/orders", nil)
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		if status, _ := text(t, req); status != 401 {
+			t.Errorf("%s through nginx: %d, want 401", name, status)
+		}
+	}
 }
