@@ -199,9 +199,6 @@ func loadConfig(args []string, getenv func(string) string, usage io.Writer) (Con
 		v, n := getenv(s.env), s.env
 		if f := flags[s.env]; f != nil && f.set {
 			v, n = f.value, "-"+s.flag
-			if f.boolean && v == "true" {
-				v = "1"
-			}
 		}
 		name[s.env], given[s.env] = n, v != ""
 		if v == "" {

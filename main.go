@@ -148,13 +148,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	algs := []string{}
+	signing := "off"
 	if tok != nil {
-		algs = append(algs, tok.signer.alg)
+		signing = tok.signer.alg
 	}
 	logger.Info("listening", "addr", ln.Addr().String(), "tls", srv.TLSConfig != nil, "version", v,
 		"mock", cfg.Mock, "wechat", cfg.BaseURL, "apps", len(cfg.Apps), "max_inflight", cfg.MaxInflight,
-		"tokens", algs, "token_keys", len(cfg.TokenKeys)+len(cfg.SigningKeys),
+		"tokens", signing, "token_keys", len(cfg.TokenKeys)+len(cfg.SigningKeys),
 		"phone_limit", cfg.PhoneLimit.String(), "rate_limit", cfg.RateLimit.String(), "drain_delay", cfg.DrainDelay.String())
 
 	served := make(chan error, 1)
