@@ -199,10 +199,10 @@ func (c *wxClient) userPhoneNumber(ctx context.Context, accessToken, appID, open
 	u := c.base + phoneNumberPath + "?access_token=" + url.QueryEscape(accessToken)
 	var r struct {
 		wxStatus
-		PhoneInfo *phoneInfo `json:"phone_info"`
+		PhoneInfo phoneInfo `json:"phone_info"`
 	}
 	err := c.retry(ctx, func() error {
-		r.wxStatus, r.PhoneInfo = wxStatus{}, nil
+		r.wxStatus, r.PhoneInfo = wxStatus{}, phoneInfo{}
 		return c.do(ctx, apiPhoneNumber, u, body, &r, accessToken, code, c.secrets[appID])
 	})
 	if err != nil {
@@ -210,14 +210,14 @@ func (c *wxClient) userPhoneNumber(ctx context.Context, accessToken, appID, open
 	}
 	p := r.PhoneInfo
 	switch {
-	case p == nil || p.PurePhoneNumber == "" || p.CountryCode == "":
+	case p.PurePhoneNumber == "" || p.CountryCode == "":
 		return phoneInfo{}, fmt.Errorf("getuserphonenumber: %w: no phone_info with purePhoneNumber and countryCode", errBadUpstream)
 	case !isDigits(p.PurePhoneNumber) || !isDigits(string(p.CountryCode)):
 		return phoneInfo{}, fmt.Errorf("getuserphonenumber: %w: phone number or country code is not digits", errBadUpstream)
 	case p.Watermark.AppID != appID:
 		return phoneInfo{}, fmt.Errorf("getuserphonenumber: %w: watermark is for another AppID", errBadUpstream)
 	}
-	return *p, nil
+	return p, nil
 }
 
 func isDigits(s string) bool {
