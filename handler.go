@@ -347,7 +347,7 @@ func (s *server) limitClient(r *http.Request) error {
 func (s *server) chooseApp(fromBody string, r *http.Request) (string, error) {
 	named := fromBody
 	if named == "" {
-		named = strings.TrimSpace(r.Header.Get("X-WX-APPID"))
+		named = strings.TrimSpace(r.Header.Get("X-Wx-Appid")) // X-WX-APPID, in canonical form
 	}
 	if named == "" {
 		named = refererAppID(r.Header.Get("Referer"), s.apps)
