@@ -237,15 +237,14 @@ func genKey(w io.Writer) error {
 	return pem.Encode(w, &pem.Block{Type: "PRIVATE KEY", Bytes: der})
 }
 
-// jwks is the body of /.well-known/jwks.json: every public key, in order.
+// jwks is the body of /.well-known/jwks.json: the keys' public halves, in
+// order. Callers pass tokens.publicKeys(), which leaves out HMAC keys.
 func jwks(keys []*tokenKey) []byte {
 	set := struct {
 		Keys []publicJWK `json:"keys"`
 	}{Keys: []publicJWK{}}
 	for _, k := range keys {
-		if k.alg != algHS256 { // HMAC keys are secrets: never published
-			set.Keys = append(set.Keys, k.pubJWK)
-		}
+		set.Keys = append(set.Keys, k.pubJWK)
 	}
 	b, _ := json.Marshal(set)
 	return b
@@ -256,8 +255,8 @@ func jwks(keys []*tokenKey) []byte {
 // TOKEN_KEY_FILE there is nothing to publish.
 func handleJWKS(tok *tokens) http.Handler {
 	var body []byte
-	if tok != nil && len(tok.publicKeys()) > 0 {
-		body = jwks(tok.publicKeys())
+	if pub := tok.publicKeys(); len(pub) > 0 {
+		body = jwks(pub)
 	}
 	return publicJSON(body)
 }
@@ -267,9 +266,9 @@ func handleJWKS(tok *tokens) http.Handler {
 // issuer-uri and gateways' discovery to find the JWKS.
 func handleDiscovery(tok *tokens) http.Handler {
 	var body []byte
-	if tok != nil && len(tok.publicKeys()) > 0 && strings.Contains(tok.issuer, "://") {
+	if pub := tok.publicKeys(); len(pub) > 0 && strings.Contains(tok.issuer, "://") {
 		var algs []string
-		for _, k := range tok.publicKeys() {
+		for _, k := range pub {
 			if !slices.Contains(algs, k.alg) {
 				algs = append(algs, k.alg)
 			}

@@ -279,8 +279,8 @@ func TestPublicKeyTokens(t *testing.T) {
 		}
 		// An independent check from the published JWK.
 		var set struct{ Keys []map[string]string }
-		if err := json.Unmarshal(jwks(tok.keys), &set); err != nil || len(set.Keys) != 1 {
-			t.Fatalf("jwks = %s, %v", jwks(tok.keys), err)
+		if err := json.Unmarshal(jwks(tok.publicKeys()), &set); err != nil || len(set.Keys) != 1 {
+			t.Fatalf("jwks = %s, %v", jwks(tok.publicKeys()), err)
 		}
 		jwk := set.Keys[0]
 		if _, ok := jwk["d"]; ok {
@@ -400,6 +400,9 @@ func TestMigrationAndRotation(t *testing.T) {
 	if both.signer.alg != algES256 {
 		t.Fatalf("with TOKEN_SECRET and TOKEN_KEY_FILE the signer is %s, want ES256", both.signer.alg)
 	}
+	if pub := both.publicKeys(); len(pub) != 1 || pub[0].alg != algES256 || bytes.Contains(jwks(pub), []byte(testKey)) {
+		t.Errorf("published keys with TOKEN_SECRET beside TOKEN_KEY_FILE: %s; want the P-256 key only", jwks(pub))
+	}
 	if _, err := both.verify(hsToken); err != nil {
 		t.Errorf("an HS256 token from before the move: %v", err)
 	}
@@ -412,7 +415,7 @@ func TestMigrationAndRotation(t *testing.T) {
 	step1 := keyTokens(t, testNow, pemOf(t, false, oldKey, newKey))
 	step2 := keyTokens(t, testNow, pemOf(t, false, newKey, oldKey))
 	step3 := keyTokens(t, testNow, pemOf(t, false, newKey))
-	if !bytes.Contains(jwks(step1.keys), []byte(step2.signer.kid)) {
+	if !bytes.Contains(jwks(step1.publicKeys()), []byte(step2.signer.kid)) {
 		t.Errorf("the new key is not published before it signs")
 	}
 	tok2, _ := step2.sign(identity{OpenID: "o2", AppID: testAppID})

@@ -58,8 +58,12 @@ func newTokens(hmacKeys [][]byte, keyFile []*tokenKey, ttl time.Duration, issuer
 	return t
 }
 
-// publicKeys are the keys the JWKS publishes.
+// publicKeys are the keys the JWKS publishes: every key but the HMAC
+// ones, which are secrets. None when tokens are off (t is nil).
 func (t *tokens) publicKeys() []*tokenKey {
+	if t == nil {
+		return nil
+	}
 	var pub []*tokenKey
 	for _, k := range t.keys {
 		if k.alg != algHS256 {
