@@ -45,9 +45,11 @@ func (a *accessTokens) get(ctx context.Context, appID string) (string, error) {
 	if f != nil {
 		select {
 		case <-f.done:
-			if f.err != nil || !a.now().Before(f.refreshAt) {
-				f = nil // failed or stale: fetch anew
+			if f.err == nil && a.now().Before(f.refreshAt) {
+				a.mu.Unlock()
+				return f.token, nil // the usual case: cached and fresh
 			}
+			f = nil // failed or stale: fetch anew
 		default: // in flight: wait for it below
 		}
 	}

@@ -160,7 +160,7 @@ func forEachLoad(b *testing.B, body func(b *testing.B, concurrency int, f *bench
 func benchService(f *benchWeChat, tok *tokens) http.Handler {
 	logger := slog.New(slog.NewJSONHandler(io.Discard, nil)) // info level: one line per request, formatted
 	wx := newWXClient(f.URL, []App{{testAppID, testSecret}}, 5*time.Second, defaultMaxInflight)
-	wx.http.Transport.(*http.Transport).TLSClientConfig = f.trust()
+	wx.transport.(*http.Transport).TLSClientConfig = f.trust()
 	m := newMetrics("bench", []string{testAppID})
 	wx.observe = m.upstream
 	return newServer(benchConfig(), logger, wx, tok, m)
@@ -254,7 +254,7 @@ func BenchmarkLoginNoUpstream(b *testing.B) {
 			f := newBenchWeChat(b, 0) // counts stay 0: nothing reaches it
 			logger := slog.New(slog.NewJSONHandler(io.Discard, nil))
 			wx := newWXClient("http://wechat.invalid", []App{{testAppID, testSecret}}, 5*time.Second, defaultMaxInflight)
-			wx.http.Transport = memoryWeChat{}
+			wx.transport = memoryWeChat{}
 			benchLogins(b, c, f, newServer(benchConfig(), logger, wx, nil, newMetrics("bench", []string{testAppID})), false)
 		})
 	}
@@ -325,8 +325,8 @@ func benchServer(b *testing.B, f *benchWeChat, edit func(*Config), tok func(apps
 	}
 	logger := slog.New(slog.NewJSONHandler(io.Discard, nil))
 	wx := newWXClient(f.URL, cfg.Apps, cfg.Timeout, cfg.MaxInflight)
-	wx.http.Transport.(*http.Transport).TLSClientConfig = f.trust()
-	b.Cleanup(wx.http.CloseIdleConnections) // or later variants pay for this one's connections
+	wx.transport.(*http.Transport).TLSClientConfig = f.trust()
+	b.Cleanup(wx.transport.(*http.Transport).CloseIdleConnections) // or later variants pay for this one's connections
 	m := newMetrics("bench", cfg.appIDs())
 	wx.observe = m.upstream
 	var t *tokens

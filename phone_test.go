@@ -252,9 +252,8 @@ func TestForcedRefreshElsewhere(t *testing.T) {
 		t.Fatalf("first = %d %s", a.status, a.raw)
 	}
 	// The other system.
-	other := newWXClient(s.wechat.URL, testApps, time.Second, 1)
 	body := `{"grant_type":"client_credential","appid":"` + testAppID + `","secret":"` + testSecret + `","force_refresh":true}`
-	resp, err := other.http.Post(s.wechat.URL+stableTokenPath, "application/json", strings.NewReader(body))
+	resp, err := http.Post(s.wechat.URL+stableTokenPath, "application/json", strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -176,7 +176,7 @@ func TestSoak(t *testing.T) {
 	// Nothing leaks: once idle connections are closed, the fake has no open
 	// connection and the goroutines are back to the baseline.
 	client.CloseIdleConnections()
-	wx.http.CloseIdleConnections()
+	wx.transport.(*http.Transport).CloseIdleConnections()
 	waitFor(t, func() bool { return f.open.Load() == 0 })
 	waitFor(t, func() bool { runtime.GC(); return runtime.NumGoroutine() <= baseline })
 

@@ -57,12 +57,12 @@ func (e *WxError) Error() string {
 var errBadUpstream = errors.New("unexpected answer from wechat")
 
 // wxClient makes every call to WeChat through one shared, tuned
-// *http.Client and one round-trip function, do.
+// *http.Transport and one round-trip function, do.
 type wxClient struct {
-	base      string            // WeChat API base URL, without a trailing slash
-	secrets   map[string]string // AppID → AppSecret
-	c2sQuery  map[string]string // AppID → escaped appid, secret and grant_type
-	http      *http.Client
+	base      string                                         // WeChat API base URL, without a trailing slash
+	secrets   map[string]string                              // AppID → AppSecret
+	c2sQuery  map[string]string                              // AppID → escaped appid, secret and grant_type
+	transport http.RoundTripper                              // an *http.Transport; benchmarks answer from memory
 	timeout   time.Duration                                  // one request's whole upstream work, retries included
 	retryBase time.Duration                                  // first backoff; doubled, then jittered
 	observe   func(api string, d time.Duration, errcode int) // each call to WeChat, when set
@@ -76,7 +76,7 @@ func newWXClient(baseURL string, apps []App, timeout time.Duration, maxInflight 
 		base:      baseURL,
 		secrets:   map[string]string{},
 		c2sQuery:  map[string]string{},
-		http:      &http.Client{Transport: newTransport(maxInflight), CheckRedirect: noRedirects},
+		transport: newTransport(maxInflight),
 		timeout:   timeout,
 		retryBase: 100 * time.Millisecond,
 	}
@@ -105,11 +105,6 @@ func newTransport(maxIdle int) *http.Transport {
 	t.IdleConnTimeout = 30 * time.Second
 	return t
 }
-
-// noRedirects stops the client from following a redirect, which would
-// carry the code and the secret to another address. The 3xx itself then
-// counts as an unexpected answer.
-func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
 // wxStatus is the errcode and errmsg every WeChat answer may carry.
 type wxStatus struct {
@@ -307,7 +302,11 @@ func (c *wxClient) do(ctx context.Context, api, u string, body []byte, into wxRe
 		// url.Parse errors quote the whole URL: say nothing of it.
 		return errors.New(api + ": cannot build the request")
 	}
-	resp, err := c.http.Do(req)
+	// The transport itself, not an http.Client: a redirect, which would
+	// carry the code or the secret elsewhere, is never followed (its 3xx is
+	// an unexpected answer), and no per-call redirect and cookie machinery
+	// runs.
+	resp, err := c.transport.RoundTrip(req)
 	if err != nil {
 		return transportError(ctx, api, err, sensitive)
 	}

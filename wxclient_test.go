@@ -162,7 +162,7 @@ func TestRetryDialFailure(t *testing.T) {
 	c := newWXClient("http://"+addr, []App{{testAppID, testSecret}}, 2*time.Second, 4)
 	c.retryBase = time.Millisecond
 	var dials atomic.Int32
-	tr := c.http.Transport.(*http.Transport)
+	tr := c.transport.(*http.Transport)
 	dial := tr.DialContext
 	tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
 		dials.Add(1)
