@@ -54,10 +54,7 @@ type benchWeChat struct {
 func newBenchWeChat(b *testing.B, latency time.Duration) *benchWeChat {
 	f := &benchWeChat{}
 	f.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if wg := f.warming.Load(); wg != nil {
-			wg.Done()
-			wg.Wait()
-		}
+		f.hold()
 		if latency > 0 {
 			time.Sleep(latency)
 		}
@@ -81,6 +78,37 @@ func newBenchWeChat(b *testing.B, latency time.Duration) *benchWeChat {
 }
 
 // trust returns a TLS config that trusts the fake's certificate.
+// hold, while warming is set, keeps this answer until all warm-up requests
+// have arrived.
+func (f *benchWeChat) hold() {
+	if wg := f.warming.Load(); wg != nil {
+		wg.Done()
+		wg.Wait()
+	}
+}
+
+// warmPools sends n requests at once with one, so that every pool on the
+// way (load client → wxlogin → fake WeChat) ends up with n connections and
+// none is dialled while measuring. Requests that reach WeChat reach f (nil
+// when none does), which holds each until all have arrived.
+func warmPools(b *testing.B, f *benchWeChat, n int, one func() error) {
+	if f != nil {
+		var arrived sync.WaitGroup
+		arrived.Add(n)
+		f.warming.Store(&arrived)
+		defer f.warming.Store(nil)
+	}
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			if err := one(); err != nil {
+				b.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+}
+
 func (f *benchWeChat) trust() *tls.Config {
 	pool := x509.NewCertPool()
 	pool.AddCert(f.Certificate())
@@ -112,20 +140,10 @@ func benchLogins(b *testing.B, concurrency int, f *benchWeChat, handler http.Han
 
 	// Warm every pool with one round at full concurrency.
 	if upstream {
-		var arrived sync.WaitGroup
-		arrived.Add(concurrency)
-		f.warming.Store(&arrived)
+		warmPools(b, f, concurrency, login)
+	} else {
+		warmPools(b, nil, concurrency, login)
 	}
-	var wg sync.WaitGroup
-	for range concurrency {
-		wg.Go(func() {
-			if err := login(); err != nil {
-				b.Error(err)
-			}
-		})
-	}
-	wg.Wait()
-	f.warming.Store(nil)
 	f.handshakes.Store(0)
 	f.conns.Store(0)
 
@@ -275,8 +293,10 @@ func cpuTime() time.Duration {
 }
 
 // benchCPU sends requests made by req to handler from 32 concurrent
-// clients over loopback HTTP and reports CPU per request.
-func benchCPU(b *testing.B, handler http.Handler, req func(base string, i int64) *http.Request, wantStatus int) {
+// clients over loopback HTTP and reports CPU per request. Requests that
+// reach WeChat reach f (nil for those that do not): all pools are warmed to
+// 32 connections first, and a TLS handshake while measuring is an error.
+func benchCPU(b *testing.B, f *benchWeChat, handler http.Handler, req func(base string, i int64) *http.Request, wantStatus int) {
 	srv := httptest.NewServer(handler)
 	defer srv.Close()
 	client := &http.Client{Transport: &http.Transport{MaxIdleConns: 256, MaxIdleConnsPerHost: 256}}
@@ -294,12 +314,18 @@ func benchCPU(b *testing.B, handler http.Handler, req func(base string, i int64)
 		}
 		return nil
 	}
-	for range 64 { // warm the pools
+	for range 64 { // the first requests, one at a time (the access_token is fetched)
 		if err := one(); err != nil {
 			b.Fatal(err)
 		}
 	}
-	b.SetParallelism(16) // 32 clients on 2 cores
+	const parallelism = 16 // 32 clients on 2 cores
+	clients := parallelism * runtime.GOMAXPROCS(0)
+	warmPools(b, f, clients, one)
+	if f != nil {
+		f.handshakes.Store(0)
+	}
+	b.SetParallelism(parallelism)
 	b.ReportAllocs()
 	runtime.GC()
 	start := cpuTime()
@@ -314,6 +340,9 @@ func benchCPU(b *testing.B, handler http.Handler, req func(base string, i int64)
 	})
 	b.StopTimer()
 	b.ReportMetric(float64(cpuTime()-start)/float64(b.N), "cpu-ns/op")
+	if f != nil && f.handshakes.Load() != 0 {
+		b.Errorf("%d TLS handshakes with WeChat while measuring: the warm-up missed a connection", f.handshakes.Load())
+	}
 }
 
 // benchServer is the real service as run() builds it (info-level JSON log
@@ -383,7 +412,7 @@ func BenchmarkSessionCPU(b *testing.B) {
 			if v.name == "healthz" {
 				path = "/healthz"
 			}
-			benchCPU(b, srv, func(base string, _ int64) *http.Request {
+			benchCPU(b, nil, srv, func(base string, _ int64) *http.Request {
 				r, _ := http.NewRequest("GET", base+path, nil)
 				r.Header["Authorization"] = []string{"Bearer " + token}
 				return r
@@ -415,8 +444,9 @@ func BenchmarkLoginCPU(b *testing.B) {
 	}
 	for _, v := range variants {
 		b.Run(v.name, func(b *testing.B) {
-			srv, _ := benchServer(b, newBenchWeChat(b, 0), v.edit, v.tok)
-			benchCPU(b, srv, v.req, 200)
+			f := newBenchWeChat(b, 0)
+			srv, _ := benchServer(b, f, v.edit, v.tok)
+			benchCPU(b, f, srv, v.req, 200)
 		})
 	}
 }
@@ -438,11 +468,13 @@ func BenchmarkPhoneCPU(b *testing.B) {
 			f.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				switch r.URL.Path {
 				case phoneNumberPath:
+					f.hold()
 					w.Header()["Content-Type"] = []string{"text/plain"}
 					w.Write(phoneAnswer)
 				case stableTokenPath:
 					mock.ServeHTTP(w, r)
 				default:
+					f.hold()
 					code := r.URL.Query().Get("js_code")
 					wechatJSON(w, `{"session_key":"c2Vzc2lvbmtleQ==","openid":"o`+code+`"}`)
 				}
@@ -451,17 +483,17 @@ func BenchmarkPhoneCPU(b *testing.B) {
 			token, _ := tok.sign(identity{OpenID: "oBenchUser0123456789abcdefgh", AppID: testAppID})
 			switch name {
 			case "login":
-				benchCPU(b, srv, loginRequest, 200)
+				benchCPU(b, f, srv, loginRequest, 200)
 				return
 			case "login+bearer":
-				benchCPU(b, srv, func(base string, i int64) *http.Request {
+				benchCPU(b, f, srv, func(base string, i int64) *http.Request {
 					r := loginRequest(base, i)
 					r.Header["Authorization"] = []string{"Bearer " + token}
 					return r
 				}, 200)
 				return
 			}
-			benchCPU(b, srv, func(base string, i int64) *http.Request {
+			benchCPU(b, f, srv, func(base string, i int64) *http.Request {
 				r, _ := http.NewRequest("POST", base+"/phonenumber", strings.NewReader(`{"code":"p`+strconv.FormatInt(i, 10)+`"}`))
 				r.Header["Content-Type"] = []string{"application/json"}
 				r.Header["Authorization"] = []string{"Bearer " + token}
