@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -114,8 +115,12 @@ type wxStatus struct {
 
 func (s *wxStatus) status() *wxStatus { return s }
 
-// wxReply is an API's answer type; each embeds wxStatus.
-type wxReply interface{ status() *wxStatus }
+// wxReply is an API's answer type; each embeds wxStatus and lists its
+// fields for pickJSON, with the paths its struct tags give them.
+type wxReply interface {
+	status() *wxStatus
+	fields() []jsonField
+}
 
 // code2Session exchanges a login code of app for the user's openid. It
 // retries only where WeChat cannot have consumed the code (errcode -1,
@@ -149,6 +154,10 @@ type code2SessionReply struct {
 	UnionID string `json:"unionid"`
 }
 
+func (r *code2SessionReply) fields() []jsonField {
+	return []jsonField{{"errcode", &r.ErrCode}, {"errmsg", &r.ErrMsg}, {"openid", &r.OpenID}, {"unionid", &r.UnionID}}
+}
+
 // stableToken fetches app's access_token with cgi-bin/stable_token in its
 // normal mode, which hands every caller the same valid token: replicas
 // share nothing and invalidate nobody's token. It never forces a refresh.
@@ -156,13 +165,9 @@ func (c *wxClient) stableToken(ctx context.Context, appID string) (token string,
 	body, _ := json.Marshal(map[string]any{
 		"grant_type": "client_credential", "appid": appID, "secret": c.secrets[appID], "force_refresh": false,
 	})
-	var r struct {
-		wxStatus
-		AccessToken string `json:"access_token"`
-		ExpiresIn   int64  `json:"expires_in"`
-	}
+	var r stableTokenReply
 	err = c.retry(ctx, func() error {
-		r.wxStatus = wxStatus{}
+		r = stableTokenReply{}
 		return c.do(ctx, apiStableToken, c.base+stableTokenPath, body, &r, c.secrets[appID])
 	})
 	if err != nil {
@@ -172,6 +177,16 @@ func (c *wxClient) stableToken(ctx context.Context, appID string) (token string,
 		return "", 0, fmt.Errorf("stable_token: %w: success without access_token or expires_in", errBadUpstream)
 	}
 	return r.AccessToken, time.Duration(r.ExpiresIn) * time.Second, nil
+}
+
+type stableTokenReply struct {
+	wxStatus
+	AccessToken string `json:"access_token"`
+	ExpiresIn   int64  `json:"expires_in"`
+}
+
+func (r *stableTokenReply) fields() []jsonField {
+	return []jsonField{{"errcode", &r.ErrCode}, {"errmsg", &r.ErrMsg}, {"access_token", &r.AccessToken}, {"expires_in", &r.ExpiresIn}}
 }
 
 // phoneInfo is the phone number WeChat verified for a user.
@@ -184,6 +199,21 @@ type phoneInfo struct {
 	} `json:"watermark"`
 }
 
+type phoneReply struct {
+	wxStatus
+	PhoneInfo phoneInfo `json:"phone_info"`
+}
+
+func (r *phoneReply) fields() []jsonField {
+	p := &r.PhoneInfo
+	return []jsonField{
+		{"errcode", &r.ErrCode}, {"errmsg", &r.ErrMsg},
+		{"phone_info.purePhoneNumber", &p.PurePhoneNumber},
+		{"phone_info.countryCode", &p.CountryCode},
+		{"phone_info.watermark.appid", &p.Watermark.AppID},
+	}
+}
+
 // userPhoneNumber exchanges a getPhoneNumber code for the user's number,
 // with one call (and retries on -1) of getuserphonenumber.
 func (c *wxClient) userPhoneNumber(ctx context.Context, accessToken, appID, openID, code string) (phoneInfo, error) {
@@ -192,12 +222,9 @@ func (c *wxClient) userPhoneNumber(ctx context.Context, accessToken, appID, open
 		OpenID string `json:"openid"`
 	}{code, openID})
 	u := c.base + phoneNumberPath + "?access_token=" + url.QueryEscape(accessToken)
-	var r struct {
-		wxStatus
-		PhoneInfo phoneInfo `json:"phone_info"`
-	}
+	var r phoneReply
 	err := c.retry(ctx, func() error {
-		r.wxStatus, r.PhoneInfo = wxStatus{}, phoneInfo{}
+		r = phoneReply{}
 		return c.do(ctx, apiPhoneNumber, u, body, &r, accessToken, code, c.secrets[appID])
 	})
 	if err != nil {
@@ -332,8 +359,11 @@ func (c *wxClient) do(ctx context.Context, api, u string, body []byte, into wxRe
 // errcode as a number or a numeric string (absent or 0 on success), and
 // whatever Content-Type it likes.
 func parseReply(api string, body []byte, into wxReply) error {
-	if err := json.Unmarshal(body, into); err != nil {
-		return fmt.Errorf("%s: %w: %v", api, errBadUpstream, err)
+	if !pickJSON(body, into.fields()) {
+		reflect.ValueOf(into).Elem().SetZero() // whatever pickJSON set before it gave up
+		if err := json.Unmarshal(body, into); err != nil {
+			return fmt.Errorf("%s: %w: %v", api, errBadUpstream, err)
+		}
 	}
 	if s := into.status(); s.ErrCode != 0 {
 		msg := s.ErrMsg
