@@ -77,7 +77,6 @@ func newBenchWeChat(b *testing.B, latency time.Duration) *benchWeChat {
 	return f
 }
 
-// trust returns a TLS config that trusts the fake's certificate.
 // hold, while warming is set, keeps this answer until all warm-up requests
 // have arrived.
 func (f *benchWeChat) hold() {
@@ -109,6 +108,7 @@ func warmPools(b *testing.B, f *benchWeChat, n int, one func() error) {
 	wg.Wait()
 }
 
+// trust returns a TLS config that trusts the fake's certificate.
 func (f *benchWeChat) trust() *tls.Config {
 	pool := x509.NewCertPool()
 	pool.AddCert(f.Certificate())
@@ -139,11 +139,11 @@ func benchLogins(b *testing.B, concurrency int, f *benchWeChat, handler http.Han
 	}
 
 	// Warm every pool with one round at full concurrency.
+	var holder *benchWeChat // the fake, where the logins reach it
 	if upstream {
-		warmPools(b, f, concurrency, login)
-	} else {
-		warmPools(b, nil, concurrency, login)
+		holder = f
 	}
+	warmPools(b, holder, concurrency, login)
 	f.handshakes.Store(0)
 	f.conns.Store(0)
 

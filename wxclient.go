@@ -179,6 +179,7 @@ func (c *wxClient) stableToken(ctx context.Context, appID string) (token string,
 	return r.AccessToken, time.Duration(r.ExpiresIn) * time.Second, nil
 }
 
+// stableTokenReply is stable_token's answer.
 type stableTokenReply struct {
 	wxStatus
 	AccessToken string `json:"access_token"`
@@ -199,6 +200,7 @@ type phoneInfo struct {
 	} `json:"watermark"`
 }
 
+// phoneReply is getuserphonenumber's answer.
 type phoneReply struct {
 	wxStatus
 	PhoneInfo phoneInfo `json:"phone_info"`

@@ -116,8 +116,8 @@ func TestPickJSONReadsWeChatAnswers(t *testing.T) {
 	}
 }
 
-// TestParseReplyFallsBack: an answer pickJSON leaves gives encoding/json's
-// result, with nothing left over from the fast path's attempt.
+// TestParseReplyFallsBack: an answer pickJSON gives up on halfway through
+// gives encoding/json's result.
 func TestParseReplyFallsBack(t *testing.T) {
 	var r code2SessionReply
 	// pickJSON sets openid, then gives up at the escaped unionid.
