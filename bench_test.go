@@ -591,3 +591,29 @@ func BenchmarkLimiterBytes(b *testing.B) {
 		runtime.KeepAlive(l)
 	}
 }
+
+// BenchmarkParseReply is WeChat's phone answer read as wxlogin reads it
+// (pickJSON) and by encoding/json alone, on one goroutine:
+//
+//	go test -run '^$' -bench ParseReply -cpu 1
+func BenchmarkParseReply(b *testing.B) {
+	body := []byte(wxAnswers[6])
+	b.Run("pickJSON", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			var r phoneReply
+			if err := parseReply(apiPhoneNumber, body, &r); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("encoding-json", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			var r phoneReply
+			if err := json.Unmarshal(body, &r); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
