@@ -246,3 +246,15 @@ func wantError(t testing.TB, a answer, status int, code string) {
 		t.Errorf("error answer has no X-Request-Id")
 	}
 }
+
+// fixedClock is a clock stopped at t.
+func fixedClock(t time.Time) func() time.Time { return func() time.Time { return t } }
+
+// mustRequest is a request without a body.
+func mustRequest(method, url string) *http.Request {
+	req, err := http.NewRequest(method, url, nil)
+	if err != nil {
+		panic(err)
+	}
+	return req
+}
