@@ -1,0 +1,249 @@
+package main
+
+// BenchmarkProcessCPU measures the CPU time of the service's own process
+// per request, against a minimal program (testdata/floor) that does the
+// same WeChat call and signs the same kind of token: both run as child
+// processes, built from this tree; the load client and the fake WeChat
+// run in the test process, whose CPU is not counted. CPU is read from
+// /proc/<pid>/stat (user + system time of every thread of the child).
+//
+//	go test -run '^$' -bench ProcessCPU -benchtime 20000x
+//
+// Each variant runs 5 paired rounds: in each, the floor and wxlogin (in
+// alternating order) each serve b.N requests from 64 clients in a fresh
+// process. It reports the medians of both and of the per-round ratios.
+
+import (
+	"bytes"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"wxlogin/internal/token"
+	"wxlogin/internal/wechat"
+)
+
+// clockTicks is the unit of utime and stime in /proc/<pid>/stat: USER_HZ,
+// which Linux fixes at 100 for user space.
+const clockTicks = 100
+
+// processCPU is the user + system CPU time the process pid has used.
+func processCPU(b *testing.B, pid int) time.Duration {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	// The command name (field 2) may hold spaces: count from its ')'.
+	fields := strings.Fields(string(data[bytes.LastIndexByte(data, ')')+1:]))
+	utime, err1 := strconv.ParseInt(fields[11], 10, 64)
+	stime, err2 := strconv.ParseInt(fields[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		b.Fatalf("/proc/%d/stat: cannot read utime and stime", pid)
+	}
+	return time.Duration(utime+stime) * time.Second / clockTicks
+}
+
+// buildBinaries builds wxlogin and the floor program into a temporary
+// directory.
+func buildBinaries(b *testing.B) (wxlogin, floor string) {
+	if runtime.GOOS != "linux" {
+		b.Skip("reads /proc/<pid>/stat: Linux only")
+	}
+	dir := b.TempDir()
+	wxlogin, floor = filepath.Join(dir, "wxlogin"), filepath.Join(dir, "floor")
+	for _, c := range [][]string{{"-o", wxlogin, "."}, {"-o", floor, "./testdata/floor"}} {
+		out, err := exec.Command("go", append([]string{"build"}, c...)...).CombinedOutput()
+		if err != nil {
+			b.Fatalf("go build %v: %v\n%s", c, err, out)
+		}
+	}
+	return wxlogin, floor
+}
+
+// tlsFake serves the fake WeChat over TLS on loopback, and writes its
+// certificate where a child's SSL_CERT_FILE can name it.
+func tlsFake(b *testing.B, apps []wechat.App) (url, certFile string) {
+	srv := httptest.NewUnstartedServer(wechat.NewFake(wechat.FakeOptions{Apps: apps}))
+	srv.Config.ErrorLog = nil
+	srv.StartTLS()
+	b.Cleanup(srv.Close)
+	certFile = filepath.Join(b.TempDir(), "wechat.pem")
+	pemBytes := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
+	if err := os.WriteFile(certFile, pemBytes, 0o600); err != nil {
+		b.Fatal(err)
+	}
+	return srv.URL, certFile
+}
+
+// child is a program under load, started with env on a free loopback port.
+type child struct {
+	cmd  *exec.Cmd
+	base string
+}
+
+func startChild(b *testing.B, bin string, env []string) *child {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	cmd := exec.Command(bin)
+	cmd.Env = append(env, "ADDR="+addr, "PATH="+os.Getenv("PATH"))
+	devnull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { devnull.Close() })
+	cmd.Stdout, cmd.Stderr = devnull, devnull // the log is written, as in production, and dropped
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	c := &child{cmd: cmd, base: "http://" + addr}
+	b.Cleanup(c.stop)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		conn, err := net.Dial("tcp", addr)
+		if err == nil {
+			conn.Close()
+			return c
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("%s did not listen on %s", bin, addr)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// stop ends the child.
+func (c *child) stop() {
+	if c.cmd.ProcessState == nil {
+		c.cmd.Process.Kill()
+		c.cmd.Wait()
+	}
+}
+
+// loadCPU sends n requests made by req from clients concurrent clients
+// to c, after warming every connection pool, and returns the child's CPU
+// per request.
+func loadCPU(b *testing.B, c *child, clients, n int, req func(base string, i int64) *http.Request) time.Duration {
+	client := &http.Client{Transport: &http.Transport{MaxIdleConns: 2 * clients, MaxIdleConnsPerHost: 2 * clients}}
+	defer client.CloseIdleConnections()
+	var seq atomic.Int64
+	one := func() error {
+		resp, err := client.Do(req(c.base, seq.Add(1)))
+		if err != nil {
+			return err
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("status %d: %s", resp.StatusCode, body)
+		}
+		return nil
+	}
+	// clients at once, each sending its share of n requests.
+	burst := func(n int) {
+		var wg sync.WaitGroup
+		var left atomic.Int64
+		left.Store(int64(n))
+		for range clients {
+			wg.Go(func() {
+				for left.Add(-1) >= 0 {
+					if err := one(); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+	}
+	// Warm every pool (client → child → fake WeChat) at full concurrency.
+	burst(10 * clients)
+	start := processCPU(b, c.cmd.Process.Pid)
+	burst(n)
+	return (processCPU(b, c.cmd.Process.Pid) - start) / time.Duration(n)
+}
+
+// pairedRounds runs the floor and wxlogin, each started by start, for
+// rounds paired rounds of b.N requests made by req, and reports both CPU
+// medians and the median ratio.
+func pairedRounds(b *testing.B, rounds int, start func(prog string) *child, req func(string, int64) *http.Request) {
+	const clients = 64
+	var floorCPU, wxCPU, ratios []float64
+	for round := range rounds {
+		progs := []string{"floor", "wxlogin"}
+		if round%2 == 1 {
+			progs = []string{"wxlogin", "floor"} // drift of the machine cancels out
+		}
+		got := map[string]float64{}
+		for _, p := range progs {
+			c := start(p)
+			got[p] = float64(loadCPU(b, c, clients, b.N, req))
+			c.stop()
+		}
+		floorCPU, wxCPU = append(floorCPU, got["floor"]), append(wxCPU, got["wxlogin"])
+		ratios = append(ratios, got["wxlogin"]/got["floor"])
+	}
+	b.ReportMetric(median(floorCPU), "floor-cpu-ns/op")
+	b.ReportMetric(median(wxCPU), "wxlogin-cpu-ns/op")
+	b.ReportMetric(median(ratios), "ratio")
+	b.ReportMetric(slices.Min(ratios), "ratio-min")
+	b.ReportMetric(slices.Max(ratios), "ratio-max")
+}
+
+func median(v []float64) float64 {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func BenchmarkProcessCPU(b *testing.B) {
+	wxlogin, floor := buildBinaries(b)
+	bins := map[string]string{"floor": floor, "wxlogin": wxlogin}
+	keyFile := filepath.Join(b.TempDir(), "key.pem")
+	pemKey, err := token.GenerateKey()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pemKey, 0o600); err != nil {
+		b.Fatal(err)
+	}
+	for _, alg := range []string{"HS256", "ES256"} {
+		keyEnv := "TOKEN_SECRET=" + testKey
+		if alg == "ES256" {
+			keyEnv = "TOKEN_KEY_FILE=" + keyFile
+		}
+		b.Run("login/"+alg, func(b *testing.B) {
+			base, certFile := tlsFake(b, testApps)
+			pairedRounds(b, 5, func(prog string) *child {
+				return startChild(b, bins[prog], []string{"WX_API_BASE_URL=" + base, "SSL_CERT_FILE=" + certFile,
+					"WX_APPID=" + testAppID, "WX_SECRET=" + testSecret, keyEnv})
+			}, loginRequest)
+		})
+	}
+}
+
+func loginRequest(base string, i int64) *http.Request {
+	r, _ := http.NewRequest(http.MethodPost, base+"/openid", strings.NewReader(`{"code":"c`+strconv.FormatInt(i, 10)+`"}`))
+	r.Header["Content-Type"] = []string{"application/json"}
+	return r
+}
