@@ -18,7 +18,7 @@ import (
 var (
 	loginResults = results{
 		noApp: []string{"invalid_request", "unknown_app", "method_not_allowed", "request_too_large", "unsupported_media_type"},
-		app: []string{"ok", "invalid_request", "rate_limited", "unavailable", "invalid_code", "user_blocked",
+		app: []string{"ok", "rate_limited", "unavailable", "invalid_code", "user_blocked",
 			"misconfigured", "upstream_error", "upstream_timeout"},
 	}
 	phoneResults = results{

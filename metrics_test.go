@@ -129,25 +129,6 @@ func seriesKey(family, app, result string) string {
 	return family + `{appid="` + app + `",result="` + result + `"}`
 }
 
-// pendingFix reports series that metrics.go exposes although they can
-// never occur (BUG, see the report of this migration): a login is never
-// answered invalid_request once an app is chosen, since the body is checked
-// before the app. Tolerated at zero until metrics.go drops them; then
-// checkPendingFix fails, to have this function deleted.
-func pendingFix(key string) bool {
-	return strings.HasPrefix(key, loginsFamily+`{appid="wx`) && strings.HasSuffix(key, `,result="invalid_request"}`)
-}
-
-func checkPendingFix(t testing.TB, e exposition) {
-	t.Helper()
-	for _, k := range e.family(loginsFamily) {
-		if pendingFix(k) {
-			return
-		}
-	}
-	t.Errorf("metrics.go no longer exposes logins{appid=…,result=\"invalid_request\"}: delete pendingFix and its uses")
-}
-
 func TestMetrics(t *testing.T) {
 	t.Parallel()
 	s := newTestService(t)
@@ -297,7 +278,6 @@ func TestMetricsNoImpossibleSeries(t *testing.T) {
 		for _, family := range []string{loginsFamily, phonesFamily, stableFamily} {
 			for _, k := range e.family(family) {
 				switch {
-				case pendingFix(k):
 				case !want[k]:
 					t.Errorf("/metrics exposes %s, which can never occur", k)
 				case e.samples[k] != 0:
@@ -309,7 +289,6 @@ func TestMetricsNoImpossibleSeries(t *testing.T) {
 		for k := range want {
 			t.Errorf("/metrics lacks %s, which can occur", k)
 		}
-		checkPendingFix(t, e)
 		// The examples the SPEC's lists rule out, by name.
 		for _, k := range []string{
 			seriesKey(stableFamily, "", "unknown_app"),
@@ -652,15 +631,11 @@ func TestMetricsCountEveryResult(t *testing.T) {
 		}
 	}
 	// Each series shows exactly what happened, and every one exposed for
-	// testAppID or no app happened (or is a known bug).
+	// testAppID or no app happened.
 	e, _ := getMetrics(t, s.URL)
 	for _, family := range []string{loginsFamily, phonesFamily, stableFamily} {
 		for _, k := range e.family(family) {
 			switch got := e.samples[k]; {
-			case pendingFix(k):
-				if got != 0 {
-					t.Errorf("%s = %v, want 0", k, got)
-				}
 			case want[k] == 0 && !strings.Contains(k, `appid="`+other+`"`): // the other app serves only a few outcomes
 				t.Errorf("%s is exposed but never occurred, though every outcome was driven", k)
 			case got != want[k]:
@@ -673,7 +648,6 @@ func TestMetricsCountEveryResult(t *testing.T) {
 			t.Errorf("%s (%v) is missing from /metrics", k, v)
 		}
 	}
-	checkPendingFix(t, e)
 	// WeChat's errcodes, by API: each call counted.
 	for k, v := range map[string]float64{
 		`wxlogin_wechat_errcodes_total{api="code2session",errcode="-1"}`:       3,

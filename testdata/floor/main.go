@@ -106,4 +106,3 @@ func signer() (func(string) []byte, string) {
 		return m.Sum(nil)
 	}, "HS256"
 }
-
