@@ -258,9 +258,9 @@ func (f *Fake) code2Session(w http.ResponseWriter, q url.Values) {
 	}
 }
 
-// stableToken hands out the app's current token while it is valid, and a
-// new one when it expired or force_refresh is true (which invalidates the
-// old one for everybody, as WeChat does).
+// stableToken hands out the app's current token while it has more than 5
+// minutes left, and a new one after that, or when force_refresh is true
+// (which invalidates the old one for everybody, as WeChat does).
 func (f *Fake) stableToken(w http.ResponseWriter, body []byte) {
 	var req stableTokenRequest
 	if err := json.Unmarshal(body, &req); err != nil {
@@ -277,7 +277,9 @@ func (f *Fake) stableToken(w http.ResponseWriter, body []byte) {
 	f.mu.Lock()
 	now := f.now()
 	t, ok := f.tokens[req.AppID]
-	if !ok || req.ForceRefresh || !now.Before(t.expires) {
+	// As at WeChat, normal mode hands out a new token in the old one's last
+	// 5 minutes.
+	if !ok || req.ForceRefresh || t.expires.Sub(now) < 5*time.Minute {
 		t = mockToken{value: "mock-access-token-" + rand.Text(), expires: now.Add(f.tokenTTL)}
 		f.tokens[req.AppID] = t
 	}

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // TestFakeMockCodes: each mock code gives its documented answer every time,
@@ -300,5 +301,36 @@ func TestFakeInterceptAndCalls(t *testing.T) {
 	t.Cleanup(srv.Close)
 	if _, err := newTestClient(t, srv.URL, Options{}).Code2Session(context.Background(), testAppID, "abc"); err != nil || len(unrecorded.Calls()) != 0 {
 		t.Errorf("without Record: Code2Session = %v, %d calls kept, want no error and none kept", err, len(unrecorded.Calls()))
+	}
+}
+
+// TestFakeTokenLastMinutes: as at WeChat, normal mode hands out the same
+// access_token while it has more than 5 minutes left, with the time left
+// as expires_in, and a new one in its last 5 minutes — never one with
+// expires_in 0.
+func TestFakeTokenLastMinutes(t *testing.T) {
+	t.Parallel()
+	start := time.Unix(1_800_000_000, 0)
+	var mu sync.Mutex
+	now := start
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	set := func(d time.Duration) { mu.Lock(); now = start.Add(d); mu.Unlock() }
+	_, base := startFake(t, FakeOptions{Now: clock})
+	body := `{"grant_type":"client_credential","appid":"` + testApps[0].ID + `","secret":"` + testApps[0].Secret + `","force_refresh":false}`
+	first := postJSON(t, base+StableTokenPath, body)
+	for _, tc := range []struct {
+		at      time.Duration
+		same    bool
+		expires float64
+	}{
+		{0, true, 7200},
+		{7200*time.Second - 5*time.Minute - time.Second, true, 301},
+		{7200*time.Second - 5*time.Minute + time.Second, false, 7200},
+	} {
+		set(tc.at)
+		got := postJSON(t, base+StableTokenPath, body)
+		if same := got["access_token"] == first["access_token"]; same != tc.same || got["expires_in"] != tc.expires {
+			t.Errorf("at %v: stable_token = same token %v, expires_in %v; want same %v, %v", tc.at, same, got["expires_in"], tc.same, tc.expires)
+		}
 	}
 }
