@@ -150,9 +150,14 @@ func issuer(s *string) func(string) error {
 		}
 		if strings.Contains(v, "://") {
 			u, err := url.Parse(v)
-			if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" ||
-				u.RawQuery != "" || u.Fragment != "" || u.User != nil || strings.HasSuffix(v, "?") || strings.HasSuffix(v, "#") {
-				return fmt.Errorf("%q is not an absolute https:// URL without query or fragment", v)
+			switch {
+			case err != nil:
+				return errors.New("is not a URL") // its text may hold a password: not echoed
+			case u.User != nil:
+				return fmt.Errorf("%q must not hold user info", u.Redacted())
+			case (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" ||
+				u.RawQuery != "" || u.Fragment != "" || strings.HasSuffix(v, "?") || strings.HasSuffix(v, "#"):
+				return fmt.Errorf("%q is not an absolute https:// (or http://) URL without query or fragment", v)
 			}
 			v = strings.TrimRight(v, "/")
 		}
@@ -260,14 +265,15 @@ func readSecretFile(path string) (string, error) {
 // without a trailing slash, so that the endpoint path is never doubled.
 func parseBaseURL(raw string) (string, error) {
 	u, err := url.Parse(strings.TrimSpace(raw))
-	if err != nil {
-		return "", fmt.Errorf("%q is not a URL", raw)
-	}
-	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	switch {
+	case err != nil:
+		return "", errors.New("is not a URL") // its text may hold a password: not echoed
+	case u.User != nil:
+		return "", fmt.Errorf("%q must not hold user info", u.Redacted())
+	case (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
 		return "", fmt.Errorf("%q is not an absolute http:// or https:// URL", raw)
-	}
-	if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
-		return "", fmt.Errorf("%q must not have a query, fragment or user info", raw)
+	case u.RawQuery != "" || u.Fragment != "":
+		return "", fmt.Errorf("%q must not have a query or fragment", raw)
 	}
 	return strings.TrimRight(u.String(), "/"), nil
 }
