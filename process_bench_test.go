@@ -9,9 +9,14 @@ package main
 //
 //	go test -run '^$' -bench ProcessCPU -benchtime 20000x
 //
-// Each variant runs 5 paired rounds: in each, the floor and wxlogin (in
-// alternating order) each serve b.N requests from 64 clients in a fresh
-// process. It reports the medians of both and of the per-round ratios.
+// WXLOGIN_BENCH_BIN=path runs that binary as wxlogin instead of this tree's
+// build (to measure an earlier version against the same floor).
+//
+// Each variant runs paired rounds: in each, the floor and wxlogin, fresh
+// processes, serve b.N requests each at the same time, from 64 clients
+// that alternate between them, so that both see the same load and the
+// same noise of the machine. It reports the medians of both and of the
+// per-round ratios.
 
 import (
 	"bytes"
@@ -70,6 +75,9 @@ func buildBinaries(b *testing.B) (wxlogin, floor string) {
 		if err != nil {
 			b.Fatalf("go build %v: %v\n%s", c, err, out)
 		}
+	}
+	if bin := os.Getenv("WXLOGIN_BENCH_BIN"); bin != "" {
+		wxlogin = bin // another build of wxlogin, to compare it with this one
 	}
 	return wxlogin, floor
 }
@@ -137,14 +145,15 @@ func (c *child) stop() {
 	}
 }
 
-// loadCPU sends n requests made by req from clients concurrent clients
-// to c, after warming every connection pool, and returns the child's CPU
-// per request.
-func loadCPU(b *testing.B, c *child, clients, n int, req func(base string, i int64) *http.Request) time.Duration {
-	client := &http.Client{Transport: &http.Transport{MaxIdleConns: 2 * clients, MaxIdleConnsPerHost: 2 * clients}}
+// loadCPU sends n requests made by req to each of the children at once:
+// clients concurrent clients, each alternating between them, so that both
+// run under the same load and the same noise of the machine. After warming
+// every connection pool it returns each child's CPU per request.
+func loadCPU(b *testing.B, children []*child, clients, n int, req func(base string, i int64) *http.Request) []time.Duration {
+	client := &http.Client{Transport: &http.Transport{MaxIdleConns: 2 * clients, MaxIdleConnsPerHost: clients}}
 	defer client.CloseIdleConnections()
 	var seq atomic.Int64
-	one := func() error {
+	one := func(c *child) error {
 		resp, err := client.Do(req(c.base, seq.Add(1)))
 		if err != nil {
 			return err
@@ -156,49 +165,54 @@ func loadCPU(b *testing.B, c *child, clients, n int, req func(base string, i int
 		}
 		return nil
 	}
-	// clients at once, each sending its share of n requests.
+	// clients at once, each sending its share of n rounds of one request
+	// to every child, starting at a different child.
 	burst := func(n int) {
 		var wg sync.WaitGroup
 		var left atomic.Int64
 		left.Store(int64(n))
-		for range clients {
+		for i := range clients {
 			wg.Go(func() {
 				for left.Add(-1) >= 0 {
-					if err := one(); err != nil {
-						b.Error(err)
-						return
+					for k := range children {
+						if err := one(children[(i+k)%len(children)]); err != nil {
+							b.Error(err)
+							return
+						}
 					}
 				}
 			})
 		}
 		wg.Wait()
 	}
-	// Warm every pool (client → child → fake WeChat) at full concurrency.
-	burst(10 * clients)
-	start := processCPU(b, c.cmd.Process.Pid)
+	burst(10 * clients) // warm every pool: client → child → fake WeChat
+	start := make([]time.Duration, len(children))
+	for i, c := range children {
+		start[i] = processCPU(b, c.cmd.Process.Pid)
+	}
 	burst(n)
-	return (processCPU(b, c.cmd.Process.Pid) - start) / time.Duration(n)
+	per := make([]time.Duration, len(children))
+	for i, c := range children {
+		per[i] = (processCPU(b, c.cmd.Process.Pid) - start[i]) / time.Duration(n)
+	}
+	return per
 }
 
-// pairedRounds runs the floor and wxlogin, each started by start, for
-// rounds paired rounds of b.N requests made by req, and reports both CPU
-// medians and the median ratio.
+// pairedRounds runs the floor and wxlogin, each started by start, side by
+// side under the same load for rounds rounds of b.N requests each made by
+// req, and reports both CPU medians and the median of the per-round
+// ratios.
 func pairedRounds(b *testing.B, rounds int, start func(prog string) *child, req func(string, int64) *http.Request) {
 	const clients = 64
 	var floorCPU, wxCPU, ratios []float64
-	for round := range rounds {
-		progs := []string{"floor", "wxlogin"}
-		if round%2 == 1 {
-			progs = []string{"wxlogin", "floor"} // drift of the machine cancels out
-		}
-		got := map[string]float64{}
-		for _, p := range progs {
-			c := start(p)
-			got[p] = float64(loadCPU(b, c, clients, b.N, req))
+	for range rounds {
+		children := []*child{start("floor"), start("wxlogin")}
+		per := loadCPU(b, children, clients, b.N, req)
+		for _, c := range children {
 			c.stop()
 		}
-		floorCPU, wxCPU = append(floorCPU, got["floor"]), append(wxCPU, got["wxlogin"])
-		ratios = append(ratios, got["wxlogin"]/got["floor"])
+		floorCPU, wxCPU = append(floorCPU, float64(per[0])), append(wxCPU, float64(per[1]))
+		ratios = append(ratios, float64(per[1])/float64(per[0]))
 	}
 	b.ReportMetric(median(floorCPU), "floor-cpu-ns/op")
 	b.ReportMetric(median(wxCPU), "wxlogin-cpu-ns/op")
@@ -234,7 +248,7 @@ func BenchmarkProcessCPU(b *testing.B) {
 		}
 		b.Run("login/"+alg, func(b *testing.B) {
 			base, certFile := tlsFake(b, testApps)
-			pairedRounds(b, 5, func(prog string) *child {
+			pairedRounds(b, 7, func(prog string) *child {
 				return startChild(b, bins[prog], []string{"WX_API_BASE_URL=" + base, "SSL_CERT_FILE=" + certFile,
 					"WX_APPID=" + testAppID, "WX_SECRET=" + testSecret, keyEnv})
 			}, loginRequest)
