@@ -1,10 +1,7 @@
 package main
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"mime"
 	"net/http"
@@ -17,46 +14,6 @@ import (
 const (
 	maxBodyBytes = 4 << 10
 	maxCodeLen   = 128
-)
-
-// Header values shared by every JSON answer. net/http only reads them, so
-// one slice each serves all requests without an allocation.
-var (
-	jsonContentType = []string{"application/json; charset=utf-8"}
-	noStore         = []string{"no-store"}
-	publicCache     = []string{"public, max-age=300"}
-)
-
-// encode writes v as the JSON answer, without HTML escaping (a token or a
-// message stays as it is). Headers are set before WriteHeader, after which
-// net/http ignores them.
-func encode(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
-	if err == nil && bytes.Contains(b, escapedHTML) {
-		// json.Marshal escaped <, > or &: encode again without that.
-		var buf bytes.Buffer
-		enc := json.NewEncoder(&buf)
-		enc.SetEscapeHTML(false)
-		err = enc.Encode(v)
-		b = bytes.TrimSuffix(buf.Bytes(), newline)
-	}
-	if err != nil {
-		// Only our own fixed types reach here; this is a programming error.
-		panic(fmt.Sprintf("encode %T: %v", v, err))
-	}
-	h := w.Header()
-	h["Content-Type"] = jsonContentType
-	if h["Cache-Control"] == nil {
-		h["Cache-Control"] = noStore
-	}
-	w.WriteHeader(status)
-	w.Write(b)
-	w.Write(newline)
-}
-
-var (
-	escapedHTML = []byte(`\u00`) // the start of json.Marshal's \u003c, \u003e, \u0026
-	newline     = []byte{'\n'}
 )
 
 // codeRequest is the body of POST /openid and POST /phonenumber.

@@ -78,19 +78,6 @@ const (
 	defaultIssuer      = "wxlogin"
 )
 
-// configError is a setting that stops startup; main exits 2 on it.
-type configError struct {
-	setting string // the variable or flag, as the user wrote it
-	problem string
-}
-
-func (e *configError) Error() string {
-	if e.setting == "" {
-		return e.problem
-	}
-	return e.setting + ": " + e.problem
-}
-
 // setting is one row of the configuration table: where a value comes from,
 // and what turns it into a field of Config.
 type setting struct {
@@ -275,7 +262,7 @@ func (c *Config) apps(n names) error {
 			return &configError{n.of("WX_APPID"), fmt.Sprintf("%q is listed twice", id)}
 		}
 		seen[id] = true
-		if !c.Mock && !isAppID(id) || c.Mock && !validMockAppID(id) {
+		if !c.Mock && !wechat.IsAppID(id) || c.Mock && !wechat.IsMockAppID(id) {
 			return &configError{n.of("WX_APPID"), fmt.Sprintf("%q is not an AppID (wx and 16 lowercase hex digits)", id)}
 		}
 	}

@@ -15,6 +15,19 @@ import (
 	"wxlogin/internal/token"
 )
 
+// configError is a setting that stops startup; main exits 2 on it.
+type configError struct {
+	setting string // the variable or flag, as the user wrote it
+	problem string
+}
+
+func (e *configError) Error() string {
+	if e.setting == "" {
+		return e.problem
+	}
+	return e.setting + ": " + e.problem
+}
+
 // Parsers of the settings table. Each checks a value and stores it in its
 // field, and returns the problem with the value without naming the
 // setting.
@@ -277,21 +290,3 @@ func parseBaseURL(raw string) (string, error) {
 	}
 	return strings.TrimRight(u.String(), "/"), nil
 }
-
-// isAppID reports whether id has the shape of a real AppID: wx and 16
-// lowercase hex digits.
-func isAppID(id string) bool {
-	if len(id) != 18 || !strings.HasPrefix(id, "wx") {
-		return false
-	}
-	for i := 2; i < len(id); i++ {
-		if c := id[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-			return false
-		}
-	}
-	return true
-}
-
-// validMockAppID accepts the made-up AppIDs of mock mode: 1–32 characters
-// of A-Z a-z 0-9 - _.
-func validMockAppID(id string) bool { return len(id) <= 32 && checkCode(id) == nil }

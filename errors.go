@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -148,3 +150,67 @@ type errorBody struct {
 	Error   string `json:"error"`
 	Message string `json:"message"`
 }
+
+// Header values shared by every JSON answer. net/http only reads them, so
+// one slice each serves all requests without an allocation.
+var (
+	jsonContentType = []string{"application/json; charset=utf-8"}
+	noStore         = []string{"no-store"}
+	publicCache     = []string{"public, max-age=300"}
+)
+
+// encode writes v as the JSON answer, without HTML escaping (a token or a
+// message stays as it is). Headers are set before WriteHeader, after which
+// net/http ignores them.
+func encode(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err == nil && bytes.Contains(b, escapedHTML) {
+		// json.Marshal escaped <, > or &: encode again without that.
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false)
+		err = enc.Encode(v)
+		b = bytes.TrimSuffix(buf.Bytes(), newline)
+	}
+	if err != nil {
+		// Only our own fixed types reach here; this is a programming error.
+		panic(fmt.Sprintf("encode %T: %v", v, err))
+	}
+	h := w.Header()
+	h["Content-Type"] = jsonContentType
+	if h["Cache-Control"] == nil {
+		h["Cache-Control"] = noStore
+	}
+	w.WriteHeader(status)
+	w.Write(b)
+	w.Write(newline)
+}
+
+var (
+	escapedHTML = []byte(`\u00`) // the start of json.Marshal's \u003c, \u003e, \u0026
+	newline     = []byte{'\n'}
+)
+
+// loggedResponse records what the request log needs to know.
+type loggedResponse struct {
+	http.ResponseWriter
+	status int
+	err    error // what writeError answered with
+}
+
+func (l *loggedResponse) WriteHeader(status int) {
+	if l.status == 0 {
+		l.status = status
+	}
+	l.ResponseWriter.WriteHeader(status)
+}
+
+func (l *loggedResponse) Write(b []byte) (int, error) {
+	if l.status == 0 {
+		l.status = http.StatusOK
+	}
+	return l.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the real writer.
+func (l *loggedResponse) Unwrap() http.ResponseWriter { return l.ResponseWriter }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"wxlogin/internal/token"
+	"wxlogin/internal/wechat"
 )
 
 type loginResponse struct {
@@ -107,7 +108,7 @@ func refererAppID(ref string, apps []string) string {
 			return a
 		}
 	}
-	if isAppID(parts[0]) {
+	if wechat.IsAppID(parts[0]) {
 		return parts[0]
 	}
 	return ""

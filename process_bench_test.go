@@ -145,16 +145,24 @@ func (c *child) stop() {
 	}
 }
 
-// loadCPU sends n requests made by req to each of the children at once:
-// clients concurrent clients, each alternating between them, so that both
-// run under the same load and the same noise of the machine. After warming
-// every connection pool it returns each child's CPU per request.
-func loadCPU(b *testing.B, children []*child, clients, n int, req func(base string, i int64) *http.Request) []time.Duration {
+// side is one program under load: how it starts, and what it is sent.
+type side struct {
+	name  string
+	start func() *child
+	req   func(base string, i int64) *http.Request
+}
+
+// loadCPU sends n requests to each child at once, those of side k made by
+// reqs[k]: clients concurrent clients, each alternating between the
+// children, so that all run under the same load and the same noise of the
+// machine. After warming every connection pool it returns each child's CPU
+// per request.
+func loadCPU(b *testing.B, children []*child, reqs []func(string, int64) *http.Request, clients, n int) []time.Duration {
 	client := &http.Client{Transport: &http.Transport{MaxIdleConns: 2 * clients, MaxIdleConnsPerHost: clients}}
 	defer client.CloseIdleConnections()
 	var seq atomic.Int64
-	one := func(c *child) error {
-		resp, err := client.Do(req(c.base, seq.Add(1)))
+	one := func(k int) error {
+		resp, err := client.Do(reqs[k](children[k].base, seq.Add(1)))
 		if err != nil {
 			return err
 		}
@@ -175,7 +183,7 @@ func loadCPU(b *testing.B, children []*child, clients, n int, req func(base stri
 			wg.Go(func() {
 				for left.Add(-1) >= 0 {
 					for k := range children {
-						if err := one(children[(i+k)%len(children)]); err != nil {
+						if err := one((i + k) % len(children)); err != nil {
 							b.Error(err)
 							return
 						}
@@ -198,24 +206,23 @@ func loadCPU(b *testing.B, children []*child, clients, n int, req func(base stri
 	return per
 }
 
-// pairedRounds runs the floor and wxlogin, each started by start, side by
-// side under the same load for rounds rounds of b.N requests each made by
-// req, and reports both CPU medians and the median of the per-round
-// ratios.
-func pairedRounds(b *testing.B, rounds int, start func(prog string) *child, req func(string, int64) *http.Request) {
+// pairedRounds runs two sides, fresh processes each round, side by side
+// under the same load for rounds rounds of b.N requests each, and reports
+// both CPU medians and the median of the per-round ratios (other / base).
+func pairedRounds(b *testing.B, rounds int, base, other side) {
 	const clients = 64
-	var floorCPU, wxCPU, ratios []float64
+	var baseCPU, otherCPU, ratios []float64
 	for range rounds {
-		children := []*child{start("floor"), start("wxlogin")}
-		per := loadCPU(b, children, clients, b.N, req)
+		children := []*child{base.start(), other.start()}
+		per := loadCPU(b, children, []func(string, int64) *http.Request{base.req, other.req}, clients, b.N)
 		for _, c := range children {
 			c.stop()
 		}
-		floorCPU, wxCPU = append(floorCPU, float64(per[0])), append(wxCPU, float64(per[1]))
+		baseCPU, otherCPU = append(baseCPU, float64(per[0])), append(otherCPU, float64(per[1]))
 		ratios = append(ratios, float64(per[1])/float64(per[0]))
 	}
-	b.ReportMetric(median(floorCPU), "floor-cpu-ns/op")
-	b.ReportMetric(median(wxCPU), "wxlogin-cpu-ns/op")
+	b.ReportMetric(median(baseCPU), base.name+"-cpu-ns/op")
+	b.ReportMetric(median(otherCPU), other.name+"-cpu-ns/op")
 	b.ReportMetric(median(ratios), "ratio")
 	b.ReportMetric(slices.Min(ratios), "ratio-min")
 	b.ReportMetric(slices.Max(ratios), "ratio-max")
@@ -230,9 +237,13 @@ func median(v []float64) float64 {
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
+// BenchmarkProcessCPU compares, in the service's own process:
+//
+//	login/ALG      a login with ALG tokens against the floor program
+//	session/ALG    GET /session with one reused token against /healthz
+//	phone          POST /phonenumber (warm access_token) against a login
 func BenchmarkProcessCPU(b *testing.B) {
 	wxlogin, floor := buildBinaries(b)
-	bins := map[string]string{"floor": floor, "wxlogin": wxlogin}
 	keyFile := filepath.Join(b.TempDir(), "key.pem")
 	pemKey, err := token.GenerateKey()
 	if err != nil {
@@ -241,19 +252,64 @@ func BenchmarkProcessCPU(b *testing.B) {
 	if err := os.WriteFile(keyFile, pemKey, 0o600); err != nil {
 		b.Fatal(err)
 	}
+	keys, err := token.ParseKeys(pemKey)
+	if err != nil {
+		b.Fatal(err)
+	}
+	const rounds = 7
 	for _, alg := range []string{"HS256", "ES256"} {
-		keyEnv := "TOKEN_SECRET=" + testKey
+		env := []string{"TOKEN_SECRET=" + testKey}
+		set := token.New(token.Options{Keys: hmacKeys(testKey), TTL: 2 * time.Hour, Issuer: defaultIssuer})
 		if alg == "ES256" {
-			keyEnv = "TOKEN_KEY_FILE=" + keyFile
+			env = []string{"TOKEN_KEY_FILE=" + keyFile}
+			set = token.New(token.Options{Keys: keys, TTL: 2 * time.Hour, Issuer: defaultIssuer})
+		}
+		start := func(b *testing.B, bin string, extra ...string) func() *child {
+			base, certFile := tlsFake(b, testApps)
+			return func() *child {
+				return startChild(b, bin, append([]string{"WX_API_BASE_URL=" + base, "SSL_CERT_FILE=" + certFile,
+					"WX_APPID=" + testAppID, "WX_SECRET=" + testSecret}, append(env, extra...)...))
+			}
 		}
 		b.Run("login/"+alg, func(b *testing.B) {
-			base, certFile := tlsFake(b, testApps)
-			pairedRounds(b, 7, func(prog string) *child {
-				return startChild(b, bins[prog], []string{"WX_API_BASE_URL=" + base, "SSL_CERT_FILE=" + certFile,
-					"WX_APPID=" + testAppID, "WX_SECRET=" + testSecret, keyEnv})
-			}, loginRequest)
+			pairedRounds(b, rounds, side{"floor", start(b, floor), loginRequest}, side{"wxlogin", start(b, wxlogin), loginRequest})
+		})
+		tk, err := set.Sign(benchUser)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run("session/"+alg, func(b *testing.B) {
+			get := func(path string) func(string, int64) *http.Request {
+				return func(base string, _ int64) *http.Request {
+					r, _ := http.NewRequest(http.MethodGet, base+path, nil)
+					r.Header["Authorization"] = []string{"Bearer " + tk}
+					return r
+				}
+			}
+			pairedRounds(b, rounds, side{"healthz", start(b, wxlogin), get("/healthz")}, side{"session", start(b, wxlogin), get("/session")})
 		})
 	}
+	b.Run("phone", func(b *testing.B) {
+		set := token.New(token.Options{Keys: hmacKeys(testKey), TTL: 2 * time.Hour, Issuer: defaultIssuer})
+		c := benchUser
+		c.Subject = wechat.MockOpenID(testAppID, "bench")
+		tk, err := set.Sign(c)
+		if err != nil {
+			b.Fatal(err)
+		}
+		phone := func(base string, i int64) *http.Request {
+			r, _ := http.NewRequest(http.MethodPost, base+"/phonenumber", strings.NewReader(`{"code":"p`+strconv.FormatInt(i, 10)+`"}`))
+			r.Header["Content-Type"] = []string{"application/json"}
+			r.Header["Authorization"] = []string{"Bearer " + tk}
+			return r
+		}
+		start := func() *child {
+			base, certFile := tlsFake(b, testApps) // a fresh fake: phone codes work once
+			return startChild(b, wxlogin, []string{"WX_API_BASE_URL=" + base, "SSL_CERT_FILE=" + certFile,
+				"WX_APPID=" + testAppID, "WX_SECRET=" + testSecret, "TOKEN_SECRET=" + testKey, "PHONE_LIMIT=0"})
+		}
+		pairedRounds(b, rounds, side{"login", start, loginRequest}, side{"phone", start, phone})
+	})
 }
 
 func loginRequest(base string, i int64) *http.Request {

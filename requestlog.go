@@ -12,30 +12,6 @@ import (
 
 const maxRequestID = 64
 
-// loggedResponse records what the request log needs to know.
-type loggedResponse struct {
-	http.ResponseWriter
-	status int
-	err    error // what writeError answered with
-}
-
-func (l *loggedResponse) WriteHeader(status int) {
-	if l.status == 0 {
-		l.status = status
-	}
-	l.ResponseWriter.WriteHeader(status)
-}
-
-func (l *loggedResponse) Write(b []byte) (int, error) {
-	if l.status == 0 {
-		l.status = http.StatusOK
-	}
-	return l.ResponseWriter.Write(b)
-}
-
-// Unwrap lets http.ResponseController reach the real writer.
-func (l *loggedResponse) Unwrap() http.ResponseWriter { return l.ResponseWriter }
-
 // logRequests gives every answer an X-Request-Id and logs one line per
 // request. It never logs a body, a query or an Authorization header, so
 // codes, tokens and phone numbers stay out of the log.

@@ -89,3 +89,17 @@ func Errcode(err error) int {
 	}
 	return 0
 }
+
+// IsAppID reports whether id has the shape of a real AppID: wx and 16
+// lowercase hex digits.
+func IsAppID(id string) bool {
+	if len(id) != 18 || id[:2] != "wx" {
+		return false
+	}
+	for i := 2; i < len(id); i++ {
+		if c := id[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}

@@ -210,7 +210,7 @@ func AnswerError(w http.ResponseWriter, errcode int) {
 func (f *Fake) checkApp(w http.ResponseWriter, appID, secret string) bool {
 	want, ok := f.secrets[appID]
 	if f.secrets == nil {
-		want, ok = MockSecret, isAppIDShape(appID)
+		want, ok = MockSecret, IsMockAppID(appID)
 	}
 	switch {
 	case appID == "":
@@ -227,9 +227,9 @@ func (f *Fake) checkApp(w http.ResponseWriter, appID, secret string) bool {
 	return false
 }
 
-// isAppIDShape accepts what mock mode takes for an AppID: 1–32 characters
-// of A-Z a-z 0-9 - _.
-func isAppIDShape(id string) bool {
+// IsMockAppID reports whether id is what mock mode takes for an AppID:
+// 1–32 characters of A-Z a-z 0-9 - _.
+func IsMockAppID(id string) bool {
 	if id == "" || len(id) > 32 {
 		return false
 	}
