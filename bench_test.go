@@ -15,14 +15,9 @@ package main
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/ed25519"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"io"
 	"log/slog"
@@ -188,8 +183,8 @@ func forEachLoad(b *testing.B, body func(b *testing.B, concurrency int, f *bench
 }
 
 // benchService is the real service, as run() builds it, pointed at f.
-func benchService(b *testing.B, f *benchWeChat, tok *token.Set) http.Handler {
-	srv, _ := benchServer(b, f, nil, func([]string) *token.Set { return tok })
+func benchService(b *testing.B, f *benchWeChat, keys []*token.Key) http.Handler {
+	srv, _ := benchServer(b, f, nil, keys)
 	return srv
 }
 
@@ -208,7 +203,7 @@ func BenchmarkLogin(b *testing.B) {
 	})
 	b.Run("tokens=on", func(b *testing.B) {
 		forEachLoad(b, func(b *testing.B, c int, f *benchWeChat) {
-			benchLogins(b, c, f, benchService(b, f, hsTokens(nil)), true)
+			benchLogins(b, c, f, benchService(b, f, hsKeys()), true)
 		})
 	})
 }
@@ -283,9 +278,13 @@ func BenchmarkLoginNoUpstream(b *testing.B) {
 		b.Run(fmt.Sprintf("c=%d", c), func(b *testing.B) {
 			f := newBenchWeChat(b, 0) // counts stay 0: nothing reaches it
 			logger := slog.New(slog.NewJSONHandler(io.Discard, nil))
-			wx := wechat.NewClient(wechat.Options{BaseURL: "http://wechat.invalid", Apps: benchApps,
-				Transport: memoryWeChat{wechat.NewFake(wechat.FakeOptions{Apps: benchApps})}})
-			benchLogins(b, c, f, newServer(benchConfig(), logger, wx, nil, newMetrics("bench", []string{testAppID})), false)
+			cfg := benchConfig()
+			cfg.BaseURL, cfg.transport = "http://wechat.invalid", memoryWeChat{wechat.NewFake(wechat.FakeOptions{Apps: benchApps})}
+			srv, err := newService(cfg, logger, newMetrics("bench", cfg))
+			if err != nil {
+				b.Fatal(err)
+			}
+			benchLogins(b, c, f, srv, false)
 		})
 	}
 }
@@ -359,53 +358,43 @@ func benchCPU(b *testing.B, f *benchWeChat, handler http.Handler, req func(base 
 
 // benchServer is the real service as run() builds it (info-level JSON log
 // to nowhere), with cfg changed by edit and tokens from keys.
-func benchServer(b *testing.B, f *benchWeChat, edit func(*Config), tok func(apps []string) *token.Set) (*server, *token.Set) {
+func benchServer(b *testing.B, f *benchWeChat, edit func(*Config), keys []*token.Key) (*server, *token.Set) {
 	cfg := benchConfig()
 	if edit != nil {
 		edit(&cfg)
 	}
 	logger := slog.New(slog.NewJSONHandler(io.Discard, nil)) // info level: one line per request, formatted
-	m := newMetrics("bench", cfg.appIDs())
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConns, t.MaxIdleConnsPerHost, t.IdleConnTimeout = cfg.MaxInflight, cfg.MaxInflight, 30*time.Second
 	t.TLSClientConfig = f.trust()
 	b.Cleanup(t.CloseIdleConnections) // or later variants pay for this one's connections
-	wx := wechat.NewClient(wechat.Options{BaseURL: f.URL, Apps: cfg.Apps, Timeout: cfg.Timeout, Transport: t,
-		Observe: m.upstream, TokenFetched: func(err error) { m.stableToken(resultOf(err)) }})
-	var ts *token.Set
-	if tok != nil {
-		ts = tok(cfg.appIDs())
+	cfg.BaseURL, cfg.transport, cfg.TokenKeys = f.URL, t, keys
+	srv, err := newService(cfg, logger, newMetrics("bench", cfg))
+	if err != nil {
+		b.Fatal(err)
 	}
-	return newServer(cfg, logger, wx, ts, m), ts
+	return srv, srv.tok
 }
 
-func hsTokens([]string) *token.Set {
-	return token.New(token.Options{Keys: hmacKeys(testKey), TTL: 2 * time.Hour, Issuer: defaultIssuer})
+// hsKeys is TOKEN_SECRET=testKey.
+func hsKeys() []*token.Key { return hmacKeys(testKey) }
+
+// hsTokens are tokens signed as a service with TOKEN_SECRET=testKey signs them.
+func hsTokens() *token.Set {
+	return token.New(token.Options{Keys: hsKeys(), TTL: 2 * time.Hour, Issuer: defaultIssuer})
 }
 
-// keyFileTokens are tokens signed with a new key of alg (ES256 or EdDSA).
-func keyFileTokens(b *testing.B, alg string) func([]string) *token.Set {
-	var key any
-	var err error
-	if alg == token.EdDSA {
-		_, key, err = ed25519.GenerateKey(rand.Reader)
-	} else {
-		key, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	}
+// newKeys is a key file with one new key of alg (ES256 or EdDSA).
+func newKeys(b *testing.B, alg string) []*token.Key {
+	pem, err := token.GenerateKey(alg)
 	if err != nil {
 		b.Fatal(err)
 	}
-	der, err := x509.MarshalPKCS8PrivateKey(key)
+	keys, err := token.ParseKeys(pem)
 	if err != nil {
 		b.Fatal(err)
 	}
-	keys, err := token.ParseKeys(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
-	if err != nil {
-		b.Fatal(err)
-	}
-	return func([]string) *token.Set {
-		return token.New(token.Options{Keys: keys, TTL: 2 * time.Hour, Issuer: defaultIssuer})
-	}
+	return keys
 }
 
 // benchUser is the claims of the benchmarks' tokens.
@@ -423,16 +412,16 @@ func appLoginRequest(base string, i int64) *http.Request {
 func BenchmarkSessionCPU(b *testing.B) {
 	variants := []struct {
 		name string
-		tok  func([]string) *token.Set
+		keys []*token.Key
 	}{
-		{"healthz", hsTokens},
-		{"HS256", hsTokens},
-		{"ES256", keyFileTokens(b, token.ES256)},
-		{"EdDSA", keyFileTokens(b, token.EdDSA)},
+		{"healthz", hsKeys()},
+		{"HS256", hsKeys()},
+		{"ES256", newKeys(b, token.ES256)},
+		{"EdDSA", newKeys(b, token.EdDSA)},
 	}
 	for _, v := range variants {
 		b.Run(v.name, func(b *testing.B) {
-			srv, tok := benchServer(b, newBenchWeChat(b, 0), nil, v.tok)
+			srv, tok := benchServer(b, newBenchWeChat(b, 0), nil, v.keys)
 			tk, _ := tok.Sign(benchUser)
 			path := "/session"
 			if v.name == "healthz" {
@@ -458,12 +447,12 @@ func BenchmarkLoginCPU(b *testing.B) {
 	variants := []struct {
 		name string
 		edit func(*Config)
-		tok  func([]string) *token.Set
+		keys []*token.Key
 		req  func(string, int64) *http.Request
 	}{
 		{"tokens=off", nil, nil, loginRequest},
-		{"tokens=HS256", nil, hsTokens, loginRequest},
-		{"tokens=ES256", nil, keyFileTokens(b, token.ES256), loginRequest},
+		{"tokens=HS256", nil, hsKeys(), loginRequest},
+		{"tokens=ES256", nil, newKeys(b, token.ES256), loginRequest},
 		{"ratelimit=on", func(c *Config) { c.RateLimit = rate{1 << 30, time.Minute} }, nil, loginRequest},
 		{"apps=1,appid-in-body", nil, nil, appLoginRequest},
 		{"apps=3,appid-in-body", three, nil, appLoginRequest},
@@ -471,7 +460,7 @@ func BenchmarkLoginCPU(b *testing.B) {
 	for _, v := range variants {
 		b.Run(v.name, func(b *testing.B) {
 			f := newBenchWeChat(b, 0)
-			srv, _ := benchServer(b, f, v.edit, v.tok)
+			srv, _ := benchServer(b, f, v.edit, v.keys)
 			benchCPU(b, f, srv, v.req, 200)
 		})
 	}
@@ -486,7 +475,7 @@ func BenchmarkPhoneCPU(b *testing.B) {
 	for _, name := range []string{"login", "login+bearer", "phone"} {
 		b.Run(name, func(b *testing.B) {
 			f := newBenchWeChat(b, 0)
-			srv, tok := benchServer(b, f, func(c *Config) { c.PhoneLimit = rate{} }, hsTokens)
+			srv, tok := benchServer(b, f, func(c *Config) { c.PhoneLimit = rate{} }, hsKeys())
 			c := benchUser
 			c.Subject = wechat.MockOpenID(testAppID, "bench")
 			tk, _ := tok.Sign(c)
@@ -517,9 +506,9 @@ func BenchmarkPhoneCPU(b *testing.B) {
 // signature per token issued, and one check of a token not seen before.
 func BenchmarkUnavoidable(b *testing.B) {
 	for _, alg := range []string{token.HS256, token.ES256, token.EdDSA} {
-		set := hsTokens(nil)
+		set := hsTokens()
 		if alg != token.HS256 {
-			set = keyFileTokens(b, alg)(nil)
+			set = token.New(token.Options{Keys: newKeys(b, alg), TTL: 2 * time.Hour, Issuer: defaultIssuer})
 		}
 		uncached := set
 		if alg == token.HS256 {

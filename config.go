@@ -7,14 +7,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/netip"
-	"os"
-	"path/filepath"
+	"slices"
 	"strconv"
-	"strings"
 	"text/tabwriter"
 	"time"
 
+	"wxlogin/internal/oidc"
 	"wxlogin/internal/token"
 	"wxlogin/internal/wechat"
 )
@@ -38,27 +38,53 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	LogFormat       string
 	LogLevel        slog.Level
+	OpenBaseURL     string // WeChat's authorization pages, without a trailing slash
+	UnionIDSubject  bool   // TOKEN_SUBJECT=unionid: mini-program tokens' sub is the unionid
 
 	// Straight from the table, for the rules after it.
 	secret, secretFile, secretDir string
 	tokenSecret, tokenSecretFile  string
 	port                          string
 	baseURL                       string
+	clientsFile                   string
+	web, oa                       webApp
+	issuerGiven                   bool
 
 	// Actions: do this and exit.
-	Healthcheck bool // -healthcheck: probe a running instance
-	Version     bool // -version: print the version
-	GenKey      bool // -genkey: print a new P-256 private key
+	Healthcheck bool   // -healthcheck: probe a running instance
+	Version     bool   // -version: print the version
+	GenKey      bool   // -genkey: print a new private key
+	GenKeyAlg   string // -alg: its algorithm
 
 	// Made by the rules that join settings.
-	Apps           []wechat.App // the mini-programs, with their secrets; in mock mode, fake ones
-	MockKey        bool         // mock mode signs with the public development key
-	BaseURL        string       // WeChat API base, without a trailing slash; "" in mock mode
-	TokenKeys      []*token.Key // the key file's keys, then TOKEN_SECRET's: the first signs
+	Apps           []wechat.App  // the mini-programs, with their secrets; in mock mode, fake ones
+	Clients        []oidc.Client // the relying parties: the web login is on when there are any
+	WebApp, OAApp  wechat.App    // the website app and the official account; ID "" when not set
+	GenerateRSA    bool          // mock mode's web login: make an RSA key at start
+	MockKey        bool          // mock mode signs with the public development key
+	BaseURL        string        // WeChat API base, without a trailing slash; "" in mock mode
+	TokenKeys      []*token.Key  // the key file's keys, then TOKEN_SECRET's: the first signs
 	TLSCertificate *tls.Certificate
 	Warnings       []string // worth a WARN line once the logger exists
 
-	now func() time.Time // the clock of tokens and limits; time.Now if nil (tests set it)
+	mockWeChat http.Handler // mock mode's fake WeChat, whose pages the browser reaches on our port
+
+	// Test hooks.
+	now        func() time.Time  // the clock of tokens, the web login and limits; time.Now if nil
+	transport  http.RoundTripper // to WeChat, instead of the tuned transport
+	retryDelay time.Duration     // the first backoff before a retry
+}
+
+// wechatApps are every WeChat app the service calls: the mini-programs
+// and the web login's apps.
+func (c Config) wechatApps() []wechat.App {
+	apps := slices.Clone(c.Apps)
+	for _, a := range []wechat.App{c.WebApp, c.OAApp} {
+		if a.ID != "" {
+			apps = append(apps, a)
+		}
+	}
+	return apps
 }
 
 // appIDs lists the configured AppIDs in order.
@@ -120,8 +146,22 @@ func settings(c *Config) []setting {
 		{env: "SHUTDOWN_TIMEOUT", flag: "shutdown-timeout", def: "10s", usage: "how long in-flight requests get after SIGTERM/SIGINT", parse: duration(&c.ShutdownTimeout, 0)},
 		{env: "LOG_FORMAT", flag: "log-format", def: "json", usage: "json or text (to stderr)", parse: oneOf(&c.LogFormat, "json", "text")},
 		{env: "LOG_LEVEL", flag: "log-level", def: "info", usage: "debug, info, warn or error", parse: logLevel(&c.LogLevel)},
+		{env: "OIDC_CLIENTS_FILE", flag: "oidc-clients", usage: "JSON file of the web login's OpenID Connect clients; turns the provider on", parse: text(&c.clientsFile)},
+		{env: "WX_WEB_APPID", flag: "web-appid", usage: "Open Platform website app: QR-code login in desktop browsers", parse: text(&c.web.id)},
+		{env: "WX_WEB_SECRET", usage: "its AppSecret (or WX_WEB_SECRET_FILE, or WX_SECRET_DIR/<AppID>)", parse: text(&c.web.secret)},
+		{env: "WX_WEB_SECRET_FILE", flag: "web-secret-file", usage: "file holding the website app's AppSecret", parse: text(&c.web.secretFile)},
+		{env: "WX_OA_APPID", flag: "oa-appid", usage: "official account (service account): web login inside WeChat", parse: text(&c.oa.id)},
+		{env: "WX_OA_SECRET", usage: "its AppSecret (or WX_OA_SECRET_FILE, or WX_SECRET_DIR/<AppID>)", parse: text(&c.oa.secret)},
+		{env: "WX_OA_SECRET_FILE", flag: "oa-secret-file", usage: "file holding the official account's AppSecret", parse: text(&c.oa.secretFile)},
+		{env: "WX_OPEN_BASE_URL", flag: "wx-open-base-url", def: defaultOpenBaseURL, usage: "base of WeChat's authorization pages", parse: baseURL(&c.OpenBaseURL)},
+		{env: "TOKEN_SUBJECT", flag: "token-subject", def: "openid", usage: "sub of mini-program tokens: openid, or unionid to match the web login's sub", parse: subject(&c.UnionIDSubject)},
 	}
 }
+
+// webApp is the settings of a web login's WeChat app, before the rules.
+type webApp struct{ id, secret, secretFile string }
+
+const defaultOpenBaseURL = "https://open.weixin.qq.com"
 
 // flagValue is a flag that remembers whether it was given; a boolean one
 // (-mock) needs no value.
@@ -176,7 +216,8 @@ func loadConfig(args []string, getenv func(string) string, usage io.Writer) (Con
 	}
 	fs.BoolVar(&c.Healthcheck, "healthcheck", false, "call this instance's /healthz and exit 0 or 1")
 	fs.BoolVar(&c.Version, "version", false, "print the version and exit")
-	fs.BoolVar(&c.GenKey, "genkey", false, "print a new P-256 private key (PKCS#8 PEM) for TOKEN_KEY_FILE and exit")
+	fs.BoolVar(&c.GenKey, "genkey", false, "print a new private key (PKCS#8 PEM) for TOKEN_KEY_FILE and exit")
+	fs.StringVar(&c.GenKeyAlg, "alg", token.ES256, "the algorithm of -genkey's key: ES256, EdDSA or RS256")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			printUsage(usage, table)
@@ -189,6 +230,9 @@ func loadConfig(args []string, getenv func(string) string, usage io.Writer) (Con
 	}
 	if c.Version || c.GenKey {
 		return c, nil // they need no other setting
+	}
+	if c.GenKeyAlg != token.ES256 {
+		return Config{}, &configError{"-alg", "only with -genkey"}
 	}
 
 	n := names{}
@@ -224,141 +268,6 @@ func (c *Config) settingError(err error) error {
 		return errors.New("healthcheck: " + err.Error())
 	}
 	return err
-}
-
-// join applies the rules that join several settings: the listen port,
-// TLS pairs, the AppIDs and their secrets, and the token keys.
-func (c *Config) join(n names) error {
-	if c.port != "" && !n["ADDR"].given {
-		c.Addr = ":" + c.port
-	}
-	switch {
-	case c.TLSCert != "" && c.TLSKey == "":
-		return &configError{n.of("TLS_KEY_FILE"), "required when " + n.of("TLS_CERT_FILE") + " is set (both or neither)"}
-	case c.TLSCert == "" && c.TLSKey != "":
-		return &configError{n.of("TLS_CERT_FILE"), "required when " + n.of("TLS_KEY_FILE") + " is set (both or neither)"}
-	}
-	if c.Healthcheck {
-		return nil // it needs to know TLS is on, not the certificate
-	}
-	if c.TLSCert != "" {
-		var err error
-		if c.TLSCertificate, err = loadKeyPair(c.TLSCert, c.TLSKey, n.of("TLS_CERT_FILE"), n.of("TLS_KEY_FILE")); err != nil {
-			return err
-		}
-	}
-	if err := c.apps(n); err != nil {
-		return err
-	}
-	return c.tokenKeys(n)
-}
-
-// apps reads the AppIDs and their secrets, and the base URL they are used
-// with. Mock mode needs neither secrets nor a base URL.
-func (c *Config) apps(n names) error {
-	seen := map[string]bool{}
-	for _, id := range c.AppIDs {
-		if seen[id] {
-			return &configError{n.of("WX_APPID"), fmt.Sprintf("%q is listed twice", id)}
-		}
-		seen[id] = true
-		if !c.Mock && !wechat.IsAppID(id) || c.Mock && !wechat.IsMockAppID(id) {
-			return &configError{n.of("WX_APPID"), fmt.Sprintf("%q is not an AppID (wx and 16 lowercase hex digits)", id)}
-		}
-	}
-	if c.Mock {
-		ids := c.AppIDs
-		if len(ids) == 0 {
-			ids = []string{mockAppID}
-		}
-		for _, id := range ids {
-			c.Apps = append(c.Apps, wechat.App{ID: id, Secret: wechat.MockSecret})
-		}
-		if c.secret != "" || c.secretFile != "" || c.secretDir != "" {
-			c.Warnings = append(c.Warnings, "mock mode ignores WX_SECRET, WX_SECRET_FILE and WX_SECRET_DIR")
-		}
-		if n["WX_API_BASE_URL"].given {
-			c.Warnings = append(c.Warnings, "mock mode ignores "+n.of("WX_API_BASE_URL"))
-		}
-		return nil
-	}
-	ids := c.AppIDs
-	if len(ids) == 0 {
-		return &configError{"WX_APPID", "required (or run with -mock to try the service without credentials)"}
-	}
-	var err error
-	if c.BaseURL, err = parseBaseURL(c.baseURL); err != nil {
-		return &configError{n.of("WX_API_BASE_URL"), err.Error()}
-	}
-	if strings.HasPrefix(c.BaseURL, "http://") {
-		c.Warnings = append(c.Warnings, "WeChat API base URL is plain http: the AppSecret travels unencrypted")
-	}
-
-	if len(ids) > 1 {
-		for env, v := range map[string]string{"WX_SECRET": c.secret, "WX_SECRET_FILE": c.secretFile} {
-			if v != "" {
-				return &configError{n.of(env), fmt.Sprintf("one secret for %d AppIDs: put one file per AppID in WX_SECRET_DIR", len(ids))}
-			}
-		}
-		if c.secretDir == "" {
-			return &configError{"WX_SECRET_DIR", fmt.Sprintf("required for %d AppIDs: a directory with one AppSecret file per AppID", len(ids))}
-		}
-	}
-	if c.secretDir != "" {
-		if c.secret != "" || c.secretFile != "" {
-			return &configError{problem: n.of("WX_SECRET_DIR") + " and WX_SECRET or WX_SECRET_FILE are both set: give only one"}
-		}
-		if fi, err := os.Stat(c.secretDir); err != nil || !fi.IsDir() {
-			return &configError{n.of("WX_SECRET_DIR"), fmt.Sprintf("%s is not a readable directory", c.secretDir)}
-		}
-		for _, id := range ids {
-			s, err := readSecretFile(filepath.Join(c.secretDir, id))
-			if err != nil {
-				return &configError{n.of("WX_SECRET_DIR"), "AppID " + id + ": " + err.Error()}
-			}
-			c.Apps = append(c.Apps, wechat.App{ID: id, Secret: s})
-		}
-		return nil
-	}
-	secret, _, err := secretFrom(c.secret, c.secretFile, "WX_SECRET", n.of("WX_SECRET_FILE"))
-	if err != nil {
-		return err
-	}
-	if secret == "" {
-		return &configError{"WX_SECRET", "required: set WX_SECRET, WX_SECRET_FILE or WX_SECRET_DIR (or run with -mock)"}
-	}
-	c.Apps = []wechat.App{{ID: ids[0], Secret: secret}}
-	return nil
-}
-
-// tokenKeys reads TOKEN_SECRET's HMAC keys and orders every key: the key
-// file's first, so that it signs, then the HMAC keys, which still verify.
-func (c *Config) tokenKeys(n names) error {
-	keys, from, err := secretFrom(c.tokenSecret, c.tokenSecretFile, "TOKEN_SECRET", n.of("TOKEN_SECRET_FILE"))
-	if err != nil {
-		return err
-	}
-	c.TokenKeys = append(c.TokenKeys, c.KeyFile...)
-	if keys != "" {
-		for i, k := range strings.Split(keys, ",") {
-			key, err := token.HMACKey([]byte(strings.TrimSpace(k)))
-			if err != nil {
-				// Say which key and what is wrong, never the key itself.
-				return &configError{from, fmt.Sprintf("key %d %v", i+1, err)}
-			}
-			c.TokenKeys = append(c.TokenKeys, key)
-		}
-	}
-	if c.TokenIssuer != defaultIssuer && strings.Contains(c.TokenIssuer, "://") && len(c.KeyFile) == 0 {
-		c.Warnings = append(c.Warnings, "TOKEN_ISSUER is a URL but TOKEN_KEY_FILE is not set: OpenID discovery needs public keys, so it is off")
-	}
-	if !c.Mock && len(c.TokenKeys) == 0 {
-		c.Warnings = append(c.Warnings, "login tokens are off: set TOKEN_SECRET (HS256) or TOKEN_KEY_FILE (ES256/EdDSA); logins return no token and /session, /phonenumber answer 404")
-	}
-	if c.Mock && len(c.TokenKeys) == 0 {
-		c.TokenKeys, c.MockKey = []*token.Key{token.MockKey()}, true
-	}
-	return nil
 }
 
 // printUsage is -h: the table, secret rows included as variables only.

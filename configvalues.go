@@ -290,3 +290,31 @@ func parseBaseURL(raw string) (string, error) {
 	}
 	return strings.TrimRight(u.String(), "/"), nil
 }
+
+// baseURL reads an absolute http(s) URL without query, fragment or user
+// info, and stores it without a trailing slash.
+func baseURL(s *string) func(string) error {
+	return func(v string) error {
+		u, err := parseBaseURL(v)
+		if err != nil {
+			return err
+		}
+		*s = u
+		return nil
+	}
+}
+
+// subject reads TOKEN_SUBJECT: openid or unionid.
+func subject(unionID *bool) func(string) error {
+	return func(v string) error {
+		switch strings.ToLower(strings.TrimSpace(v)) {
+		case "openid":
+			*unionID = false
+		case "unionid":
+			*unionID = true
+		default:
+			return fmt.Errorf("%q is neither openid nor unionid", v)
+		}
+		return nil
+	}
+}

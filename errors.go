@@ -42,6 +42,10 @@ var (
 	errUnknown   = &apiError{status: http.StatusBadRequest, code: "unknown_app", message: "this AppID is not configured on the login service"}
 	errTimeout   = &apiError{status: http.StatusGatewayTimeout, code: "upstream_timeout", message: "WeChat did not answer in time"}
 	errUpstream  = &apiError{status: http.StatusBadGateway, code: "upstream_error", message: "could not get a valid answer from WeChat"}
+	errTokensOff = &apiError{status: http.StatusNotFound, code: "not_found",
+		message: "login tokens are off on this login service: set TOKEN_KEY_FILE (ES256/EdDSA/RS256) or TOKEN_SECRET (HS256) to turn them on"}
+	errUnionIDMissing = &apiError{status: http.StatusForbidden, code: "unionid_missing",
+		message: "WeChat sent no unionid: this mini-program is not bound to the Open Platform account (TOKEN_SUBJECT=unionid needs one)"}
 )
 
 // Token failures. A request without any credentials gets a challenge with

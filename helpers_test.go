@@ -126,28 +126,36 @@ func testConfig() Config {
 }
 
 // newTestService builds the service as run does, pointed at a fresh fake
-// WeChat that knows the configured apps.
+// WeChat that knows the configured apps. withIssuerHere makes the service's
+// own URL its TOKEN_ISSUER (the web login redirects there).
 func newTestService(t testing.TB, opts ...serviceOption) *testService {
 	t.Helper()
 	cfg := testConfig()
 	for _, o := range opts {
 		o(&cfg)
 	}
-	fake, srv := newFake(t, cfg.Apps)
-	s := &testService{wechat: fake, cfg: cfg, logs: &syncBuffer{}}
+	fake, srv := newFake(t, cfg.wechatApps())
+	s := &testService{wechat: fake, logs: &syncBuffer{}}
+	s.Server = httptest.NewUnstartedServer(nil)
+	if cfg.TokenIssuer == issuerHere {
+		cfg.TokenIssuer = "http://" + s.Listener.Addr().String()
+	}
+	cfg.BaseURL, cfg.retryDelay = srv.URL, time.Millisecond
 	logger := slog.New(slog.NewJSONHandler(s.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	s.metrics = newMetrics("test", cfg.appIDs())
-	wx := wechat.NewClient(wechat.Options{
-		BaseURL: srv.URL, Apps: cfg.Apps, Timeout: cfg.Timeout, MaxIdle: cfg.MaxInflight,
-		RetryDelay: time.Millisecond, Observe: s.metrics.upstream,
-		TokenFetched: func(err error) { s.metrics.stableToken(resultOf(err)) },
-	})
-	s.tok = token.New(token.Options{Keys: cfg.TokenKeys, TTL: cfg.TokenTTL, Issuer: cfg.TokenIssuer, Now: cfg.now})
-	s.api = newServer(cfg, logger, wx, s.tok, s.metrics)
-	s.Server = httptest.NewServer(s.api)
+	s.metrics = newMetrics("test", cfg)
+	api, err := newService(cfg, logger, s.metrics)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.cfg, s.api, s.tok = cfg, api, api.tok
+	s.Config.Handler = api
+	s.Start()
 	t.Cleanup(s.Close)
 	return s
 }
+
+// issuerHere, as TOKEN_ISSUER, stands for the test service's own URL.
+const issuerHere = "http://test-service-url"
 
 // answer is a decoded response.
 type answer struct {

@@ -5,7 +5,6 @@ import (
 	"strings"
 	"time"
 
-	"wxlogin/internal/token"
 	"wxlogin/internal/wechat"
 )
 
@@ -52,8 +51,15 @@ func (s *server) handleOpenID() http.Handler {
 		}
 		resp := loginResponse{OpenID: sess.OpenID, UnionID: sess.UnionID}
 		if s.tok != nil {
-			c := token.Claims{Subject: sess.OpenID, UnionID: sess.UnionID, Audience: token.Audience{app}}
-			if resp.Token, err = s.tok.Sign(c); err != nil {
+			id := identity{Subject: sess.OpenID, OpenID: sess.OpenID, UnionID: sess.UnionID, AppID: app}
+			if s.unionIDSubject {
+				if sess.UnionID == "" {
+					fail(errUnionIDMissing)
+					return
+				}
+				id.Subject = sess.UnionID
+			}
+			if resp.Token, err = s.tok.Sign(id.claims()); err != nil {
 				fail(err)
 				return
 			}

@@ -35,6 +35,7 @@ import (
 	"syscall"
 	"time"
 
+	"wxlogin/internal/oidc"
 	"wxlogin/internal/token"
 	"wxlogin/internal/wechat"
 )
@@ -109,7 +110,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fmt.Fprintln(stderr, "wxlogin", version())
 		return nil
 	case cfg.GenKey:
-		pem, err := token.GenerateKey()
+		pem, err := token.GenerateKey(cfg.GenKeyAlg)
 		if err != nil {
 			return err
 		}
@@ -124,31 +125,27 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	for _, w := range cfg.Warnings {
 		logger.Warn(w)
 	}
-	baseURL := cfg.BaseURL
+	v := version()
+	m := newMetrics(v, cfg)
 	if cfg.Mock {
-		fake := wechat.NewFake(wechat.FakeOptions{Apps: cfg.Apps})
+		fake := wechat.NewFake(wechat.FakeOptions{Apps: cfg.wechatApps()})
 		stopMock, url, err := serveLoopback(fake)
 		if err != nil {
 			return fmt.Errorf("mock wechat: %w", err)
 		}
 		defer stopMock()
-		baseURL = url
+		cfg.BaseURL, cfg.mockWeChat = url, fake
 		msg := "mock mode: logins go to a fake WeChat built into this process and every openid and phone number is fake; never use it in production"
 		if cfg.MockKey {
 			msg += "; login tokens are signed with a fixed, public development key"
 		}
-		logger.Warn(msg, "appid", strings.Join(cfg.appIDs(), ","), "fake_wechat", baseURL)
+		logger.Warn(msg, "appid", strings.Join(cfg.appIDs(), ","), "fake_wechat", cfg.BaseURL)
 	}
-
-	v := version()
-	m := newMetrics(v, cfg.appIDs())
-	wx := wechat.NewClient(wechat.Options{
-		BaseURL: baseURL, Apps: cfg.Apps, Timeout: cfg.Timeout, MaxIdle: cfg.MaxInflight,
-		Observe:      m.upstream,
-		TokenFetched: func(err error) { m.stableToken(resultOf(err)) },
-	})
-	tok := token.New(token.Options{Keys: cfg.TokenKeys, TTL: cfg.TokenTTL, Issuer: cfg.TokenIssuer})
-	api := newServer(cfg, logger, wx, tok, m)
+	api, err := newService(cfg, logger, m)
+	if err != nil {
+		return err
+	}
+	tok := api.tok
 	srv := newHTTPServer(api, logger, cfg.Timeout, productionTimeouts)
 	if cfg.TLSCert != "" {
 		certs := newCertReloader(cfg.TLSCert, cfg.TLSKey, cfg.TLSCertificate)
@@ -166,7 +163,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		signing = tok.Alg()
 	}
 	logger.Info("listening", "addr", ln.Addr().String(), "tls", srv.TLSConfig != nil, "version", v,
-		"mock", cfg.Mock, "wechat", baseURL, "apps", len(cfg.Apps), "max_inflight", cfg.MaxInflight,
+		"mock", cfg.Mock, "wechat", cfg.BaseURL, "apps", len(cfg.Apps), "web_login", len(cfg.Clients) > 0, "max_inflight", cfg.MaxInflight,
 		"tokens", signing, "token_keys", len(cfg.TokenKeys),
 		"phone_limit", cfg.PhoneLimit.String(), "rate_limit", cfg.RateLimit.String(), "drain_delay", cfg.DrainDelay.String())
 
@@ -246,6 +243,33 @@ func newLogger(cfg Config, w io.Writer) *slog.Logger {
 		return slog.New(slog.NewTextHandler(w, opts))
 	}
 	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// newService builds the service from its configuration: the WeChat client,
+// the token set, the web login when it is on, and the HTTP API. run and
+// the tests build it the same way.
+func newService(cfg Config, logger *slog.Logger, m *metrics) (*server, error) {
+	wx := wechat.NewClient(wechat.Options{
+		BaseURL: cfg.BaseURL, Apps: cfg.wechatApps(), Timeout: cfg.Timeout, MaxIdle: cfg.MaxInflight,
+		Observe:      m.upstream,
+		TokenFetched: func(err error) { m.stableToken(resultOf(err)) },
+		Transport:    cfg.transport, RetryDelay: cfg.retryDelay,
+	})
+	tok := token.New(token.Options{Keys: cfg.TokenKeys, TTL: cfg.TokenTTL, Issuer: cfg.TokenIssuer, Now: cfg.now})
+	var web *oidc.Provider
+	if len(cfg.Clients) > 0 {
+		openBase := cfg.OpenBaseURL
+		if cfg.mockWeChat != nil {
+			openBase = cfg.TokenIssuer + mockWeChatPath // the browser reaches the fake's pages on our own port
+		}
+		var err error
+		web, err = oidc.New(oidc.Options{Issuer: cfg.TokenIssuer, Clients: cfg.Clients, WebAppID: cfg.WebApp.ID, OAAppID: cfg.OAApp.ID,
+			OpenBaseURL: openBase, Tokens: tok, WeChat: wx, SealKey: cfg.KeyFile[0], PassLoginHint: cfg.Mock, Now: cfg.now})
+		if err != nil {
+			return nil, fmt.Errorf("web login: %w", err)
+		}
+	}
+	return newServer(cfg, logger, wx, tok, web, m), nil
 }
 
 // serveLoopback serves h on a loopback port: mock mode's fake WeChat,

@@ -18,7 +18,7 @@ import (
 var (
 	loginResults = results{
 		noApp: []string{"invalid_request", "unknown_app", "method_not_allowed", "request_too_large", "unsupported_media_type"},
-		app: []string{"ok", "rate_limited", "unavailable", "invalid_code", "user_blocked",
+		app: []string{"ok", "rate_limited", "unavailable", "invalid_code", "user_blocked", "unionid_missing",
 			"misconfigured", "upstream_error", "upstream_timeout"},
 	}
 	phoneResults = results{
@@ -26,7 +26,18 @@ var (
 		app: []string{"ok", "invalid_request", "request_too_large", "unsupported_media_type", "rate_limited",
 			"unavailable", "invalid_code", "misconfigured", "upstream_error", "upstream_timeout"},
 	}
-	stableTokenResults = results{noApp: []string{"ok", "unavailable", "misconfigured", "upstream_error", "upstream_timeout"}}
+	stableTokenResults = []string{"ok", "unavailable", "misconfigured", "upstream_error", "upstream_timeout"}
+	// webResults are the results of the web login's endpoints.
+	webResults = map[string][]string{
+		"authorize": {"ok", "method_not_allowed", "unknown_client", "invalid_redirect_uri", "open_in_wechat", "invalid_request",
+			"unsupported_response_type", "invalid_scope", "login_required", "request_not_supported", "request_uri_not_supported"},
+		"callback": {"ok", "method_not_allowed", "login_expired", "access_denied", "invalid_request", "server_error",
+			"temporarily_unavailable", "rate_limited", "unavailable"},
+		"token": {"ok", "invalid_request", "invalid_client", "invalid_grant", "unsupported_grant_type", "rate_limited",
+			"temporarily_unavailable", "server_error"},
+		"userinfo": {"ok", "method_not_allowed", "invalid_token"},
+	}
+	webEndpoints = []string{"authorize", "callback", "token", "userinfo"}
 )
 
 // results are the values of a result label that can occur.
@@ -48,6 +59,7 @@ type metrics struct {
 	logins  *counters // by appid and result
 	phones  *counters // by appid and result
 	stable  *counters // stable_token fetches by result
+	webReqs *counters // the web login's requests by endpoint and result
 
 	// Upstream latency: one count per bucket (the last is +Inf, above every
 	// bound), made cumulative when written.
@@ -63,48 +75,59 @@ type apiCode struct {
 	code int
 }
 
-// counters count results by AppID. The label pairs that can occur are made
-// at start, so that the hot path only looks one up; another result is
-// counted under a lock.
+// counters count results by a key (an AppID, an endpoint). The pairs that
+// can occur are made at start, so that the hot path only looks one up;
+// another result is counted under a lock.
 type counters struct {
-	apps  []string    // the appid label values: "" (none chosen) and the configured AppIDs
+	label string      // the key's label name; "" when there is one key only
+	keys  []string    // the key's values
 	fixed [][2]string // the pairs made at start, in the order they are written
 	n     map[[2]string]*atomic.Uint64
 	mu    sync.Mutex
 	extra map[[2]string]uint64
 }
 
-func newCounters(apps []string, rs results) *counters {
-	c := &counters{apps: append([]string{""}, apps...), n: map[[2]string]*atomic.Uint64{}, extra: map[[2]string]uint64{}}
-	for _, a := range c.apps {
-		list := rs.app
-		if a == "" {
-			list = rs.noApp
-		}
-		for _, r := range list {
-			c.fixed = append(c.fixed, [2]string{a, r})
-			c.n[[2]string{a, r}] = new(atomic.Uint64)
+// newCounters makes the counters of label (keys) whose results can be
+// resultsOf(key).
+func newCounters(label string, keys []string, resultsOf func(key string) []string) *counters {
+	c := &counters{label: label, keys: keys, n: map[[2]string]*atomic.Uint64{}, extra: map[[2]string]uint64{}}
+	for _, k := range keys {
+		for _, r := range resultsOf(k) {
+			c.fixed = append(c.fixed, [2]string{k, r})
+			c.n[[2]string{k, r}] = new(atomic.Uint64)
 		}
 	}
 	return c
 }
 
-// add counts one result of app; an AppID that is not configured counts as
-// "" (no label value chosen by a client).
-func (c *counters) add(app, result string) {
-	if n, ok := c.n[[2]string{app, result}]; ok {
+// byApp makes counters by AppID: "" (none chosen yet) and the configured
+// AppIDs.
+func byApp(apps []string, rs results) *counters {
+	return newCounters("appid", append([]string{""}, apps...), func(app string) []string {
+		if app == "" {
+			return rs.noApp
+		}
+		return rs.app
+	})
+}
+
+// add counts one result of key; a key that is not one of the keys (an
+// AppID that is not configured) counts as "" (no label value chosen by a
+// client).
+func (c *counters) add(key, result string) {
+	if n, ok := c.n[[2]string{key, result}]; ok {
 		n.Add(1)
 		return
 	}
-	if !slices.Contains(c.apps, app) {
-		app = ""
+	if !slices.Contains(c.keys, key) {
+		key = ""
 	}
-	if n, ok := c.n[[2]string{app, result}]; ok {
+	if n, ok := c.n[[2]string{key, result}]; ok {
 		n.Add(1)
 		return
 	}
 	c.mu.Lock()
-	c.extra[[2]string{app, result}]++
+	c.extra[[2]string{key, result}]++
 	c.mu.Unlock()
 }
 
@@ -119,13 +142,24 @@ func (c *counters) unlisted() []string {
 	return r
 }
 
-func newMetrics(version string, apps []string) *metrics {
+// newMetrics makes the metrics of a service configured as cfg: the
+// series that can occur with it.
+func newMetrics(version string, cfg Config) *metrics {
+	logins := loginResults
+	if !cfg.UnionIDSubject {
+		logins.app = slices.DeleteFunc(slices.Clone(logins.app), func(r string) bool { return r == "unionid_missing" })
+	}
+	var endpoints []string
+	if len(cfg.Clients) > 0 {
+		endpoints = webEndpoints
+	}
 	return &metrics{
 		start:    time.Now(),
 		version:  version,
-		logins:   newCounters(apps, loginResults),
-		phones:   newCounters(apps, phoneResults),
-		stable:   newCounters(nil, stableTokenResults),
+		logins:   byApp(cfg.appIDs(), logins),
+		phones:   byApp(cfg.appIDs(), phoneResults),
+		stable:   newCounters("", []string{""}, func(string) []string { return stableTokenResults }),
+		webReqs:  newCounters("endpoint", endpoints, func(e string) []string { return webResults[e] }),
 		buckets:  make([]atomic.Uint64, len(latencyBuckets)+1),
 		errcodes: map[apiCode]uint64{},
 	}
@@ -139,6 +173,9 @@ func (m *metrics) phone(app, result string) { m.phones.add(app, result) }
 
 // stableToken counts one stable_token fetch.
 func (m *metrics) stableToken(result string) { m.stable.add("", result) }
+
+// web counts one answer of the web login's endpoint.
+func (m *metrics) web(endpoint, result string) { m.webReqs.add(endpoint, result) }
 
 // upstream records one call to WeChat: which API, how long it took, and
 // the errcode WeChat answered with, if any.
@@ -181,12 +218,12 @@ func (m *metrics) appendText(b []byte, inflight int64) []byte {
 		b = append(b, '\n')
 	}
 
-	byApp := func(name, help string, c *counters) {
+	byKey := func(name, help string, c *counters) {
 		family(name, "counter", help)
-		labels := func(a, r string) string {
+		labels := func(k, r string) string {
 			l := label("result", r)
-			if len(c.apps) > 1 {
-				l = label("appid", a) + "," + l
+			if c.label != "" {
+				l = label(c.label, k) + "," + l
 			}
 			return l
 		}
@@ -204,9 +241,12 @@ func (m *metrics) appendText(b []byte, inflight int64) []byte {
 		}
 		c.mu.Unlock()
 	}
-	byApp("wxlogin_logins_total", "Answers of POST /openid, by AppID (\"\" when none was chosen) and result: ok or the error code.", m.logins)
-	byApp("wxlogin_phone_requests_total", "Answers of POST /phonenumber, by AppID and result: ok or the error code.", m.phones)
-	byApp("wxlogin_stable_token_total", "Fetches of an access_token with stable_token, by result: ok or the error code.", m.stable)
+	byKey("wxlogin_logins_total", "Answers of POST /openid, by AppID (\"\" when none was chosen) and result: ok or the error code.", m.logins)
+	byKey("wxlogin_phone_requests_total", "Answers of POST /phonenumber, by AppID and result: ok or the error code.", m.phones)
+	byKey("wxlogin_stable_token_total", "Fetches of an access_token with stable_token, by result: ok or the error code.", m.stable)
+	if len(m.webReqs.keys) > 0 {
+		byKey("wxlogin_web_requests_total", "Answers of the web login's /authorize, /callback, /token and /userinfo, by endpoint and result: ok or the error.", m.webReqs)
+	}
 
 	family("wxlogin_wechat_errcodes_total", "counter", "Non-zero errcodes WeChat answered, by API.")
 	m.mu.Lock()

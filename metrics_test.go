@@ -200,7 +200,7 @@ func TestMetrics(t *testing.T) {
 
 func TestMetricsBuckets(t *testing.T) {
 	t.Parallel()
-	m := newMetrics("v", nil)
+	m := newMetrics("v", Config{})
 	for _, d := range []time.Duration{time.Millisecond, 5 * time.Millisecond, 30 * time.Millisecond, time.Minute} {
 		m.upstream(wechat.APICode2Session, d, 0)
 	}
@@ -230,7 +230,7 @@ func TestLabelEscaping(t *testing.T) {
 	if got, want := label("v", "a\"b\\c\nd"), `v="a\"b\\c\nd"`; got != want {
 		t.Errorf("label = %s, want %s", got, want)
 	}
-	e := parseExposition(t, string(newMetrics("1.0 \"quoted\"\nnext\\", nil).appendText(nil, 0)))
+	e := parseExposition(t, string(newMetrics("1.0 \"quoted\"\nnext\\", Config{}).appendText(nil, 0)))
 	if _, ok := e.samples[`wxlogin_build_info{version="1.0 \"quoted\"\nnext\\"}`]; !ok {
 		t.Errorf("build_info with an awkward version is missing or unescaped: %v", e.order)
 	}

@@ -21,7 +21,7 @@ type phoneResponse struct {
 func (s *server) handlePhoneNumber() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if s.tok == nil {
-			writeError(w, errNotFound)
+			writeError(w, errTokensOff)
 			return
 		}
 		var id identity
@@ -31,6 +31,9 @@ func (s *server) handlePhoneNumber() http.Handler {
 			return
 		}
 		id, err := s.bearer(r)
+		if err == nil && id.ClientID != "" {
+			err = errBadToken // a web login's token: the phone number is a mini-program's
+		}
 		if err != nil {
 			fail(err)
 			return

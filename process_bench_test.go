@@ -245,7 +245,7 @@ func median(v []float64) float64 {
 func BenchmarkProcessCPU(b *testing.B) {
 	wxlogin, floor := buildBinaries(b)
 	keyFile := filepath.Join(b.TempDir(), "key.pem")
-	pemKey, err := token.GenerateKey()
+	pemKey, err := token.GenerateKey(token.ES256)
 	if err != nil {
 		b.Fatal(err)
 	}

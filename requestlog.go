@@ -2,6 +2,7 @@ package main
 
 import (
 	"crypto/rand"
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -32,8 +33,8 @@ func logRequests(logger *slog.Logger, proxies []netip.Prefix, next http.Handler)
 			level = slog.LevelDebug
 		case r.URL.Path == "/session" && lw.status == http.StatusOK:
 			level = slog.LevelDebug // behind a gateway, every API call comes here
-		case lw.status == http.StatusInternalServerError:
-			level = slog.LevelError
+		case lw.status == http.StatusInternalServerError || misconfigured(lw.err):
+			level = slog.LevelError // an operator must act (the web login answers these with a redirect)
 		case lw.status >= 500:
 			level = slog.LevelWarn
 		}
@@ -58,14 +59,23 @@ func logRequests(logger *slog.Logger, proxies []netip.Prefix, next http.Handler)
 			if code := wechat.Errcode(lw.err); code != 0 {
 				attrs = append(attrs, slog.Int("errcode", code))
 			}
-			ae := clientError(lw.err)
-			attrs = append(attrs, slog.String("error", ae.code))
-			if ae != lw.err {
-				attrs = append(attrs, slog.String("detail", lw.err.Error())) // what went wrong upstream
+			if we, ok := errors.AsType[*webError](lw.err); ok {
+				attrs = append(attrs, slog.String("error", we.result), slog.String("detail", we.err.Error()))
+			} else if ae := clientError(lw.err); ae != lw.err {
+				attrs = append(attrs, slog.String("error", ae.code), slog.String("detail", lw.err.Error())) // what went wrong upstream
+			} else {
+				attrs = append(attrs, slog.String("error", ae.code))
 			}
 		}
 		logger.LogAttrs(ctx, level, "request", attrs...)
 	})
+}
+
+// misconfigured reports whether err is WeChat saying that the service's
+// own setup is wrong.
+func misconfigured(err error) bool {
+	we, ok := errors.AsType[*wechat.Error](err)
+	return ok && we.Misconfigured()
 }
 
 // validRequestID accepts a client's id of 1–64 characters from

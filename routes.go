@@ -7,43 +7,58 @@ import (
 	"sync/atomic"
 	"time"
 
+	"wxlogin/internal/oidc"
 	"wxlogin/internal/token"
 	"wxlogin/internal/wechat"
 )
+
+// mockWeChatPath is where mock mode serves its fake WeChat's pages, on our
+// own port, so that a browser reaches them wherever it reaches wxlogin.
+const mockWeChatPath = "/mock-wechat"
 
 // server is the whole HTTP API. Every dependency is given to newServer, so
 // a test builds a complete server in one line.
 type server struct {
 	wx         *wechat.Client
-	tok        *token.Set // nil: tokens off
+	tok        *token.Set     // nil: tokens off
+	web        *oidc.Provider // nil: the web login is off
 	m          *metrics
 	apps       []string // configured AppIDs, in order
 	inflight   *inflight
 	rateLimit  *limiter[netip.Addr] // per client address; nil: off
 	phoneLimit *limiter[[2]string]  // per AppID and openid; nil: off
 	proxies    []netip.Prefix
-	draining   atomic.Bool // set on SIGTERM: /healthz answers 503
-	handler    http.Handler
+	// unionIDSubject: mini-program tokens' sub is the unionid (TOKEN_SUBJECT)
+	unionIDSubject bool
+	draining       atomic.Bool // set on SIGTERM: /healthz answers 503
+	handler        http.Handler
 }
 
 // newServer builds the API from the configuration and its dependencies;
-// tok is nil when tokens are off.
-func newServer(cfg Config, logger *slog.Logger, wx *wechat.Client, tok *token.Set, m *metrics) *server {
+// tok is nil when tokens are off, web when the web login is.
+func newServer(cfg Config, logger *slog.Logger, wx *wechat.Client, tok *token.Set, web *oidc.Provider, m *metrics) *server {
 	s := &server{
-		wx: wx, tok: tok, m: m, apps: cfg.appIDs(),
+		wx: wx, tok: tok, web: web, m: m, apps: cfg.appIDs(), unionIDSubject: cfg.UnionIDSubject,
 		inflight:   &inflight{max: int64(cfg.MaxInflight)},
 		rateLimit:  newLimiter[netip.Addr](cfg.RateLimit, limiterCap, time.Now),
 		phoneLimit: newLimiter[[2]string](cfg.PhoneLimit, limiterCap, time.Now),
 		proxies:    cfg.TrustedProxies,
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/openid", s.handleOpenID())
-	mux.Handle("/phonenumber", s.handlePhoneNumber())
+	mux.Handle("/openid", s.miniProgram(s.handleOpenID()))
+	mux.Handle("/phonenumber", s.miniProgram(s.handlePhoneNumber()))
 	mux.Handle("/session", getOrHead(s.handleSession()))
-	mux.Handle("/.well-known/jwks.json", getOrHead(handleJWKS(tok)))
-	mux.Handle("/.well-known/openid-configuration", getOrHead(handleDiscovery(tok)))
+	mux.Handle("/.well-known/jwks.json", getOrHead(publicJSON(tok.JWKS())))
+	mux.Handle("/.well-known/openid-configuration", getOrHead(publicJSON(discovery(tok, web))))
+	mux.Handle("/authorize", s.webLogin(s.handleAuthorize()))
+	mux.Handle("/callback", s.webLogin(s.handleCallback()))
+	mux.Handle("/token", s.webLogin(s.handleToken()))
+	mux.Handle("/userinfo", s.webLogin(s.handleUserInfo()))
 	mux.Handle("/healthz", getOrHead(s.handleHealthz()))
 	mux.Handle("/metrics", getOrHead(handleMetrics(m, s.inflight)))
+	if cfg.mockWeChat != nil {
+		mux.Handle(mockWeChatPath+"/", http.StripPrefix(mockWeChatPath, cfg.mockWeChat))
+	}
 	mux.Handle("/", handleNotFound())
 	s.handler = logRequests(logger, s.proxies, mux)
 	return s
@@ -88,6 +103,26 @@ func getOrHead(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// miniProgram answers 404 when no mini-program is configured: a web-only
+// deployment.
+func (s *server) miniProgram(next http.Handler) http.Handler {
+	if len(s.apps) > 0 {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, &apiError{status: http.StatusNotFound, code: "not_found",
+			message: "no mini-program is configured on this login service (WX_APPID): it serves the web login only"})
+	})
+}
+
+// webLogin answers 404 when the web login is off.
+func (s *server) webLogin(next http.Handler) http.Handler {
+	if s.web != nil {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { writeError(w, errWebLoginOff) })
 }
 
 func handleNotFound() http.Handler {

@@ -7,27 +7,33 @@ import (
 	"wxlogin/internal/token"
 )
 
-// identity is what a verified login token says: the user, the app, and
-// when the token expires. It is what /session answers.
+// identity is what a verified token says: the user, the app, and when the
+// token expires. It is what /session answers.
 type identity struct {
-	OpenID  string
-	UnionID string
-	AppID   string
-	Phone   string
-	Exp     int64
+	Subject  string // the token's sub: the openid, or the unionid (TOKEN_SUBJECT, the web login)
+	OpenID   string
+	UnionID  string
+	AppID    string // the WeChat app the user logged in with
+	ClientID string // a web login's client; "" for a mini-program's token
+	Phone    string
+	Exp      int64
 }
 
-// claims are the claims of a new token for id.
+// claims are the claims of a new mini-program token for id.
 func (id identity) claims() token.Claims {
-	c := token.Claims{Subject: id.OpenID, UnionID: id.UnionID, Audience: token.Audience{id.AppID}}
+	c := token.Claims{Subject: id.Subject, UnionID: id.UnionID, Audience: token.Audience{id.AppID}}
+	if id.Subject != id.OpenID {
+		c.OpenID = id.OpenID
+	}
 	if id.Phone != "" {
 		c.Phone, c.PhoneVerified = id.Phone, true
 	}
 	return c
 }
 
-// bearer verifies the request's login token: signed by one of our keys,
-// for one of the configured apps.
+// bearer verifies the request's token: signed by one of our keys, and
+// either a mini-program's login token (for a configured app) or a web
+// login's access token (for a registered client). An id_token is neither.
 func (s *server) bearer(r *http.Request) (identity, error) {
 	auth := r.Header.Get("Authorization")
 	if auth == "" {
@@ -41,38 +47,48 @@ func (s *server) bearer(r *http.Request) (identity, error) {
 	if err != nil {
 		return identity{}, err
 	}
-	app := ""
-	for _, a := range s.apps {
-		if c.Audience.Contains(a) {
-			app = a
-			break
-		}
+	id := identity{Subject: c.Subject, OpenID: c.OpenID, UnionID: c.UnionID, Exp: c.Expiry}
+	if id.OpenID == "" {
+		id.OpenID = c.Subject // TOKEN_SUBJECT=openid: the sub is the openid
 	}
-	if app == "" {
-		return identity{}, errBadToken
-	}
-	id := identity{OpenID: c.Subject, UnionID: c.UnionID, AppID: app, Exp: c.Expiry}
 	if c.PhoneVerified {
 		id.Phone = c.Phone
 	}
-	return id, nil
+	if c.Scope == "" {
+		for _, a := range s.apps {
+			if c.Audience.Contains(a) {
+				id.AppID = a
+				return id, nil
+			}
+		}
+		return identity{}, errBadToken
+	}
+	if s.web != nil {
+		if client, err := s.web.AccessToken(c); err == nil {
+			id.AppID, id.ClientID = c.AppID, client
+			return id, nil
+		}
+	}
+	return identity{}, errBadToken
 }
 
 type sessionResponse struct {
 	OpenID    string `json:"openid"`
 	UnionID   string `json:"unionid,omitempty"`
 	AppID     string `json:"appid"`
+	ClientID  string `json:"client_id,omitempty"`
 	Phone     string `json:"phone_number,omitempty"`
 	ExpiresAt int64  `json:"expires_at"` // unix seconds
 }
 
-// handleSession serves GET /session: it verifies a login token, for a
-// gateway (nginx auth_request, Traefik forwardAuth) that then passes
-// X-Openid on to the app. With tokens off it does not exist.
+// handleSession serves GET /session: it verifies a token, for a gateway
+// (nginx auth_request, Traefik forwardAuth) that then passes X-Openid and
+// the other identity headers on to the app. With tokens off it does not
+// exist.
 func (s *server) handleSession() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if s.tok == nil {
-			writeError(w, errNotFound)
+			writeError(w, errTokensOff)
 			return
 		}
 		id, err := s.bearer(r)
@@ -86,9 +102,13 @@ func (s *server) handleSession() http.Handler {
 		if id.UnionID != "" {
 			h["X-Unionid"] = []string{id.UnionID}
 		}
+		if id.ClientID != "" {
+			h["X-Client-Id"] = []string{id.ClientID}
+		}
 		if id.Phone != "" {
 			h["X-Phone-Number"] = []string{id.Phone}
 		}
-		encode(w, http.StatusOK, sessionResponse{OpenID: id.OpenID, UnionID: id.UnionID, AppID: id.AppID, Phone: id.Phone, ExpiresAt: id.Exp})
+		encode(w, http.StatusOK, sessionResponse{OpenID: id.OpenID, UnionID: id.UnionID, AppID: id.AppID,
+			ClientID: id.ClientID, Phone: id.Phone, ExpiresAt: id.Exp})
 	})
 }

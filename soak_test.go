@@ -131,11 +131,15 @@ func TestSoak(t *testing.T) {
 	upstream.MaxIdleConns, upstream.MaxIdleConnsPerHost = cfg.MaxInflight, cfg.MaxInflight
 	// WX_TIMEOUT: long enough that no answering login hits it even under the
 	// race detector on 2 cores; each hang costs that much.
-	wx := wechat.NewClient(wechat.Options{BaseURL: f.URL, Apps: cfg.Apps, Timeout: cfg.Timeout, MaxIdle: cfg.MaxInflight,
-		Transport: upstream, RetryDelay: time.Millisecond})
-	tok := token.New(token.Options{Keys: hmacKeys(testKey), TTL: time.Hour, Issuer: defaultIssuer})
+	cfg.BaseURL, cfg.transport, cfg.retryDelay = f.URL, upstream, time.Millisecond
+	cfg.TokenKeys, cfg.TokenTTL = hmacKeys(testKey), time.Hour
+	api, err := newService(cfg, logger, newMetrics("soak", cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := api.tok
 	svc := httptest.NewUnstartedServer(nil)
-	svc.Config = newHTTPServer(newServer(cfg, logger, wx, tok, newMetrics("soak", cfg.appIDs())), logger, cfg.Timeout, productionTimeouts)
+	svc.Config = newHTTPServer(api, logger, cfg.Timeout, productionTimeouts)
 	svc.Start()
 	defer svc.Close()
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: workers}, Timeout: 30 * time.Second}
@@ -331,10 +335,14 @@ func TestSlowClients(t *testing.T) {
 	_, fake := newFake(t, testApps)
 	logger := slog.New(slog.DiscardHandler)
 	cfg := testConfig()
-	wx := wechat.NewClient(wechat.Options{BaseURL: fake.URL, Apps: cfg.Apps, Timeout: time.Second, MaxIdle: 16})
+	cfg.BaseURL, cfg.Timeout = fake.URL, time.Second
+	api, err := newService(cfg, logger, newMetrics("t", cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
 	timeouts := serverTimeouts{readHeader: 300 * time.Millisecond, read: 600 * time.Millisecond, idle: 300 * time.Millisecond}
 	svc := httptest.NewUnstartedServer(nil)
-	svc.Config = newHTTPServer(newServer(cfg, logger, wx, nil, newMetrics("t", cfg.appIDs())), logger, time.Second, timeouts)
+	svc.Config = newHTTPServer(api, logger, time.Second, timeouts)
 	svc.Start()
 	defer svc.Close()
 	addr := svc.Listener.Addr().String()

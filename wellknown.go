@@ -1,30 +1,15 @@
 package main
 
 import (
-	"encoding/json"
 	"net/http"
 	"strconv"
-
-	"wxlogin/internal/token"
 )
 
-// handleJWKS serves GET /.well-known/jwks.json: the public keys, for
-// gateways and libraries that verify tokens themselves. Without
-// TOKEN_KEY_FILE there is nothing to publish.
-func handleJWKS(tok *token.Set) http.Handler {
-	return publicJSON(tok.JWKS())
-}
-
-// handleDiscovery serves GET /.well-known/openid-configuration when the
-// issuer is a URL and there are public keys: enough for go-oidc, Spring's
-// issuer-uri and gateways' discovery to find the JWKS.
-func handleDiscovery(tok *token.Set) http.Handler {
-	var body []byte
-	if d, ok := tok.Discovery(); ok {
-		body, _ = json.Marshal(d)
-	}
-	return publicJSON(body)
-}
+// GET /.well-known/jwks.json serves the public keys, for gateways and
+// libraries that verify tokens themselves (none without TOKEN_KEY_FILE);
+// GET /.well-known/openid-configuration the metadata that leads go-oidc,
+// Spring's issuer-uri and gateways to them, and to the web login
+// (weblogin.go's discovery).
 
 // publicJSON serves a fixed JSON body that caches may keep five minutes;
 // a nil body is 404.

@@ -41,12 +41,22 @@ func (s *Set) JWKS() []byte {
 // Discovery is the OpenID Provider Metadata (OpenID Connect Discovery 1.0
 // §3) that wxlogin serves.
 type Discovery struct {
-	Issuer        string   `json:"issuer"`
-	JWKSURI       string   `json:"jwks_uri"`
-	IDTokenAlgs   []string `json:"id_token_signing_alg_values_supported"`
-	ResponseTypes []string `json:"response_types_supported"`
-	SubjectTypes  []string `json:"subject_types_supported"`
-	Claims        []string `json:"claims_supported"`
+	Issuer                string   `json:"issuer"`
+	AuthorizationEndpoint string   `json:"authorization_endpoint,omitempty"`
+	TokenEndpoint         string   `json:"token_endpoint,omitempty"`
+	UserinfoEndpoint      string   `json:"userinfo_endpoint,omitempty"`
+	JWKSURI               string   `json:"jwks_uri"`
+	IDTokenAlgs           []string `json:"id_token_signing_alg_values_supported"`
+	ResponseTypes         []string `json:"response_types_supported"`
+	ResponseModes         []string `json:"response_modes_supported,omitempty"`
+	GrantTypes            []string `json:"grant_types_supported,omitempty"`
+	SubjectTypes          []string `json:"subject_types_supported"`
+	TokenAuthMethods      []string `json:"token_endpoint_auth_methods_supported,omitempty"`
+	CodeChallengeMethods  []string `json:"code_challenge_methods_supported,omitempty"`
+	Scopes                []string `json:"scopes_supported,omitempty"`
+	Claims                []string `json:"claims_supported"`
+	// RFC 9207: the authorization response names its issuer.
+	IssParameter bool `json:"authorization_response_iss_parameter_supported,omitempty"`
 }
 
 // Discovery is the metadata for the JWKS, or false when there is none to
@@ -62,12 +72,15 @@ func (s *Set) Discovery() (Discovery, bool) {
 			algs = append(algs, k.alg)
 		}
 	}
+	if i := slices.Index(algs, RS256); i > 0 { // OIDC's default algorithm first
+		algs = append([]string{RS256}, slices.Delete(algs, i, i+1)...)
+	}
 	return Discovery{
 		Issuer:        s.issuer,
 		JWKSURI:       s.issuer + "/.well-known/jwks.json",
 		IDTokenAlgs:   algs,
 		ResponseTypes: []string{"id_token"},
 		SubjectTypes:  []string{"public"},
-		Claims:        []string{"sub", "iss", "aud", "exp", "iat", "unionid", "phone_number", "phone_number_verified"},
+		Claims:        []string{"sub", "iss", "aud", "exp", "iat", "openid", "unionid", "phone_number", "phone_number_verified"},
 	}, true
 }

@@ -37,9 +37,16 @@ func appendClaims(b []byte, c *Claims) []byte {
 	}
 	b = appendMember(b, "openid", c.OpenID)
 	b = appendMember(b, "unionid", c.UnionID)
+	b = appendMember(b, "appid", c.AppID)
 	b = appendMember(b, "phone_number", c.Phone)
 	if c.PhoneVerified {
 		b = append(b, `,"phone_number_verified":true`...)
+	}
+	b = appendMember(b, "scope", c.Scope)
+	b = appendMember(b, "nonce", c.Nonce)
+	if c.AuthTime != 0 {
+		b = append(b, `,"auth_time":`...)
+		b = strconv.AppendInt(b, c.AuthTime, 10)
 	}
 	return append(b, '}')
 }

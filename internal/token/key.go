@@ -2,11 +2,14 @@ package token
 
 import (
 	"bytes"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
+	"crypto/hkdf"
 	"crypto/hmac"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
@@ -22,6 +25,15 @@ const (
 	HS256 = "HS256"
 	ES256 = "ES256"
 	EdDSA = "EdDSA"
+	RS256 = "RS256"
+)
+
+// RSA keys: OpenID Connect requires RS256 among a provider's id_token
+// algorithms. Smaller keys are breakable; larger ones only slow every
+// signature down.
+const (
+	minRSABits = 2048
+	maxRSABits = 4096
 )
 
 // MinHMACKeyLen is the shortest HMAC key accepted (RFC 8725 §3.5).
@@ -33,7 +45,7 @@ const MinHMACKeyLen = 32
 var b64 = base64.RawURLEncoding.Strict()
 
 // Key is one key that signs and verifies tokens: an HMAC secret (HS256), a
-// P-256 key (ES256) or an Ed25519 key (EdDSA).
+// P-256 key (ES256), an Ed25519 key (EdDSA) or an RSA key (RS256).
 type Key struct {
 	alg    string
 	kid    string // RFC 7638 thumbprint of the public key; "" for HMAC
@@ -43,7 +55,9 @@ type Key struct {
 	ecPub *ecdsa.PublicKey
 	ed    ed25519.PrivateKey // EdDSA
 	edPub ed25519.PublicKey
-	jwk   JWK // what the JWKS publishes
+	rsa   *rsa.PrivateKey // RS256
+	jwk   JWK             // what the JWKS publishes
+	head  string          // base64url of the JOSE header of tokens it signs
 }
 
 // Alg is the key's algorithm.
@@ -59,9 +73,33 @@ type JWK struct {
 	Crv string `json:"crv,omitempty"`
 	X   string `json:"x,omitempty"`
 	Y   string `json:"y,omitempty"`
+	N   string `json:"n,omitempty"`
+	E   string `json:"e,omitempty"`
 	Kid string `json:"kid"`
 	Alg string `json:"alg"`
 	Use string `json:"use"`
+}
+
+// Derive returns 32 bytes derived from the key's private material with
+// HKDF-SHA256 and info as the label: a secret of its own for each use
+// (sealing a cookie, a code), the same on every replica with this key.
+func (k *Key) Derive(info string) []byte {
+	var ikm []byte
+	switch k.alg {
+	case HS256:
+		ikm = k.secret
+	case ES256:
+		ikm, _ = k.ec.Bytes()
+	case EdDSA:
+		ikm = k.ed.Seed()
+	case RS256:
+		ikm = k.rsa.D.Bytes()
+	}
+	out, err := hkdf.Key(sha256.New, ikm, nil, info, 32)
+	if err != nil {
+		panic("token: derive: " + err.Error()) // only for lengths HKDF cannot give
+	}
+	return out
 }
 
 // HMACKey returns the HS256 key for secret, or why it is not one: shorter
@@ -76,7 +114,7 @@ func HMACKey(secret []byte) (*Key, error) {
 	case len(bytes.Trim(secret, string(secret[:1]))) == 0:
 		return nil, errors.New("is one character repeated; make a random one (openssl rand -base64 32)")
 	}
-	return &Key{alg: HS256, secret: secret}, nil
+	return withHeader(&Key{alg: HS256, secret: secret}), nil
 }
 
 // DevelopmentKey signs tokens in mock mode, so that its whole flow works
@@ -85,7 +123,17 @@ func HMACKey(secret []byte) (*Key, error) {
 const DevelopmentKey = "wxlogin-mock-mode-development-key-NOT-SECRET"
 
 // MockKey is the key of DevelopmentKey, for mock mode only.
-func MockKey() *Key { return &Key{alg: HS256, secret: []byte(DevelopmentKey)} }
+func MockKey() *Key { return withHeader(&Key{alg: HS256, secret: []byte(DevelopmentKey)}) }
+
+// withHeader sets the JOSE header of the tokens k signs.
+func withHeader(k *Key) *Key {
+	h := `{"alg":"` + k.alg + `","typ":"JWT"}`
+	if k.kid != "" {
+		h = `{"alg":"` + k.alg + `","typ":"JWT","kid":"` + k.kid + `"}`
+	}
+	k.head = b64.EncodeToString([]byte(h))
+	return k
+}
 
 // ecKey makes an ES256 key from a P-256 key pair.
 func ecKey(priv *ecdsa.PrivateKey) (*Key, error) {
@@ -100,8 +148,8 @@ func ecKey(priv *ecdsa.PrivateKey) (*Key, error) {
 	x, y := b64.EncodeToString(point[1:33]), b64.EncodeToString(point[33:])
 	// RFC 7638 §3.2: the required members, in lexicographic order, no spaces.
 	kid := thumbprint(`{"crv":"P-256","kty":"EC","x":"` + x + `","y":"` + y + `"}`)
-	return &Key{alg: ES256, kid: kid, ec: priv, ecPub: pub,
-		jwk: JWK{Kty: "EC", Crv: "P-256", X: x, Y: y, Kid: kid, Alg: ES256, Use: "sig"}}, nil
+	return withHeader(&Key{alg: ES256, kid: kid, ec: priv, ecPub: pub,
+		jwk: JWK{Kty: "EC", Crv: "P-256", X: x, Y: y, Kid: kid, Alg: ES256, Use: "sig"}}), nil
 }
 
 // edKey makes an EdDSA key from an Ed25519 private key.
@@ -109,8 +157,21 @@ func edKey(priv ed25519.PrivateKey) *Key {
 	pub := priv.Public().(ed25519.PublicKey)
 	x := b64.EncodeToString(pub)
 	kid := thumbprint(`{"crv":"Ed25519","kty":"OKP","x":"` + x + `"}`)
-	return &Key{alg: EdDSA, kid: kid, ed: priv, edPub: pub,
-		jwk: JWK{Kty: "OKP", Crv: "Ed25519", X: x, Kid: kid, Alg: EdDSA, Use: "sig"}}
+	return withHeader(&Key{alg: EdDSA, kid: kid, ed: priv, edPub: pub,
+		jwk: JWK{Kty: "OKP", Crv: "Ed25519", X: x, Kid: kid, Alg: EdDSA, Use: "sig"}})
+}
+
+// rsaKey makes an RS256 key from an RSA private key of 2048 to 4096 bits.
+func rsaKey(priv *rsa.PrivateKey) (*Key, error) {
+	if bits := priv.N.BitLen(); bits < minRSABits || bits > maxRSABits {
+		return nil, fmt.Errorf("an RSA key of %d bits; use %d to %d bits (wxlogin -genkey -alg RS256 makes one of 2048)", bits, minRSABits, maxRSABits)
+	}
+	n := b64.EncodeToString(priv.N.Bytes())
+	e := b64.EncodeToString(big.NewInt(int64(priv.E)).Bytes())
+	kid := thumbprint(`{"e":"` + e + `","kty":"RSA","n":"` + n + `"}`)
+	priv.Precompute()
+	return withHeader(&Key{alg: RS256, kid: kid, rsa: priv,
+		jwk: JWK{Kty: "RSA", N: n, E: e, Kid: kid, Alg: RS256, Use: "sig"}}), nil
 }
 
 func thumbprint(canonical string) string {
@@ -145,6 +206,9 @@ func (k *Key) sign(input string) ([]byte, error) {
 		return sig, nil
 	case EdDSA:
 		return ed25519.Sign(k.ed, []byte(input)), nil
+	case RS256:
+		h := sha256.Sum256([]byte(input))
+		return rsa.SignPKCS1v15(nil, k.rsa, crypto.SHA256, h[:])
 	}
 	return nil, errors.New("sign: unknown algorithm " + k.alg)
 }
@@ -193,6 +257,9 @@ func (k *Key) verify(input string, sig []byte) bool {
 		return ecdsa.Verify(k.ecPub, h[:], r, s)
 	case EdDSA:
 		return len(sig) == ed25519.SignatureSize && ed25519.Verify(k.edPub, []byte(input), sig)
+	case RS256:
+		h := sha256.Sum256([]byte(input))
+		return len(sig) == k.rsa.Size() && rsa.VerifyPKCS1v15(&k.rsa.PublicKey, crypto.SHA256, h[:], sig) == nil
 	}
 	return false
 }
@@ -204,7 +271,7 @@ func mac(key []byte, input string) []byte {
 }
 
 // ParseKeys reads a PEM file of one or more private keys, PKCS#8 (PRIVATE
-// KEY) or SEC 1 (EC PRIVATE KEY), in file order. Certificates, EC
+// KEY), SEC 1 (EC PRIVATE KEY) or PKCS#1 (RSA PRIVATE KEY), in file order. Certificates, EC
 // PARAMETERS and public keys are skipped. Errors say which block is wrong
 // and why, never what it holds.
 func ParseKeys(data []byte) ([]*Key, error) {
@@ -223,8 +290,10 @@ func ParseKeys(data []byte) ([]*Key, error) {
 			priv, err = x509.ParsePKCS8PrivateKey(block.Bytes)
 		case "EC PRIVATE KEY":
 			priv, err = x509.ParseECPrivateKey(block.Bytes)
-		case "RSA PRIVATE KEY", "ENCRYPTED PRIVATE KEY", "OPENSSH PRIVATE KEY":
-			return nil, fmt.Errorf("PEM block %d is an %s; use an unencrypted P-256 or Ed25519 key (wxlogin -genkey)", n, block.Type)
+		case "RSA PRIVATE KEY":
+			priv, err = x509.ParsePKCS1PrivateKey(block.Bytes)
+		case "ENCRYPTED PRIVATE KEY", "OPENSSH PRIVATE KEY":
+			return nil, fmt.Errorf("PEM block %d is an %s; use an unencrypted PEM key (wxlogin -genkey)", n, block.Type)
 		default:
 			continue // certificates, EC PARAMETERS, public keys: not ours to use
 		}
@@ -239,8 +308,12 @@ func ParseKeys(data []byte) ([]*Key, error) {
 			}
 		case ed25519.PrivateKey:
 			k = edKey(p)
+		case *rsa.PrivateKey:
+			if k, err = rsaKey(p); err != nil {
+				return nil, fmt.Errorf("PEM block %d: %v", n, err)
+			}
 		default:
-			return nil, fmt.Errorf("PEM block %d is a %T key; only P-256 (ES256) and Ed25519 (EdDSA) are supported", n, priv)
+			return nil, fmt.Errorf("PEM block %d is a %T key; only P-256 (ES256), Ed25519 (EdDSA) and RSA (RS256) are supported", n, priv)
 		}
 		if seen[k.kid] {
 			return nil, fmt.Errorf("PEM block %d repeats an earlier key", n)
@@ -249,14 +322,26 @@ func ParseKeys(data []byte) ([]*Key, error) {
 		keys = append(keys, k)
 	}
 	if len(keys) == 0 {
-		return nil, errors.New("no PRIVATE KEY or EC PRIVATE KEY block (wxlogin -genkey writes one)")
+		return nil, errors.New("no PRIVATE KEY, EC PRIVATE KEY or RSA PRIVATE KEY block (wxlogin -genkey writes one)")
 	}
 	return keys, nil
 }
 
-// GenerateKey returns a new P-256 private key as PKCS#8 PEM.
-func GenerateKey() ([]byte, error) {
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+// GenerateKey returns a new private key for alg (ES256: P-256, EdDSA:
+// Ed25519, RS256: RSA 2048) as PKCS#8 PEM.
+func GenerateKey(alg string) ([]byte, error) {
+	var k any
+	var err error
+	switch alg {
+	case ES256:
+		k, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	case EdDSA:
+		_, k, err = ed25519.GenerateKey(rand.Reader)
+	case RS256:
+		k, err = rsa.GenerateKey(rand.Reader, minRSABits)
+	default:
+		return nil, fmt.Errorf("%q is not ES256, EdDSA or RS256", alg)
+	}
 	if err != nil {
 		return nil, err
 	}

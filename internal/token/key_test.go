@@ -252,7 +252,7 @@ func TestGenerateKey(t *testing.T) {
 	t.Parallel()
 	var kids []string
 	for range 2 {
-		out, err := GenerateKey()
+		out, err := GenerateKey(ES256)
 		if err != nil {
 			t.Fatalf("GenerateKey() = %v", err)
 		}

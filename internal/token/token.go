@@ -12,6 +12,7 @@ package token
 import (
 	"crypto/sha256"
 	"errors"
+	"slices"
 	"strings"
 	"time"
 
@@ -35,8 +36,12 @@ type Claims struct {
 
 	OpenID        string `json:"openid,omitempty"`
 	UnionID       string `json:"unionid,omitempty"`
+	AppID         string `json:"appid,omitempty"`        // the WeChat app of a web login
 	Phone         string `json:"phone_number,omitempty"` // E.164, after POST /phonenumber
 	PhoneVerified bool   `json:"phone_number_verified,omitempty"`
+	Scope         string `json:"scope,omitempty"`     // a web login's access token
+	Nonce         string `json:"nonce,omitempty"`     // an id_token: the client's nonce
+	AuthTime      int64  `json:"auth_time,omitempty"` // an id_token: when the user logged in
 }
 
 // Set issues and verifies tokens with its keys: the first signs, every one
@@ -44,7 +49,6 @@ type Claims struct {
 // a move to ES256.
 type Set struct {
 	signer *Key
-	header string // base64url of the signer's JOSE header
 	keys   []*Key
 	ttl    time.Duration
 	issuer string
@@ -76,16 +80,7 @@ func New(o Options) *Set {
 	case o.CacheSize > 0:
 		s.cache = newCache(o.CacheSize)
 	}
-	s.header = joseHeader(s.signer)
 	return s
-}
-
-func joseHeader(k *Key) string {
-	h := `{"alg":"` + k.alg + `","typ":"JWT"}`
-	if k.kid != "" {
-		h = `{"alg":"` + k.alg + `","typ":"JWT","kid":"` + k.kid + `"}`
-	}
-	return b64.EncodeToString([]byte(h))
 }
 
 // TTL is the lifetime of the tokens Sign makes.
@@ -94,17 +89,41 @@ func (s *Set) TTL() time.Duration { return s.ttl }
 // Alg is the algorithm of the signing key.
 func (s *Set) Alg() string { return s.signer.alg }
 
-// Sign issues a token for c, with iss, iat and exp set: now, and now + the
-// lifetime.
-func (s *Set) Sign(c Claims) (string, error) {
+// Sign issues a token for c with the signing key, with iss, iat and exp
+// set: now, and now + the lifetime.
+func (s *Set) Sign(c Claims) (string, error) { return s.signWith(s.signer, c) }
+
+// SignWith is Sign with the first key of alg: an id_token is signed with
+// the algorithm its client asked for.
+func (s *Set) SignWith(alg string, c Claims) (string, error) {
+	for _, k := range s.keys {
+		if k.alg == alg {
+			return s.signWith(k, c)
+		}
+	}
+	return "", errors.New("sign: no key for " + alg)
+}
+
+func (s *Set) signWith(k *Key, c Claims) (string, error) {
 	now := s.now().Unix()
 	c.Issuer, c.IssuedAt, c.Expiry = s.issuer, now, now+int64(s.ttl/time.Second)
-	input := s.header + "." + b64.EncodeToString(appendClaims(nil, &c))
-	sig, err := s.signer.sign(input)
+	input := k.head + "." + b64.EncodeToString(appendClaims(nil, &c))
+	sig, err := k.sign(input)
 	if err != nil {
 		return "", err
 	}
 	return input + "." + b64.EncodeToString(sig), nil
+}
+
+// Algs are the algorithms of the keys, each once, in key order.
+func (s *Set) Algs() []string {
+	var algs []string
+	for _, k := range s.keys {
+		if !slices.Contains(algs, k.alg) {
+			algs = append(algs, k.alg)
+		}
+	}
+	return algs
 }
 
 // Verify checks a token's header, signature, exp, nbf and iss, and returns
@@ -259,6 +278,9 @@ func (e *reasonError) Unwrap() error { return ErrInvalid }
 type Audience []string
 
 func (a *Audience) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		return errors.New("aud is null")
+	}
 	if s, ok := plainString(b); ok {
 		*a = Audience{s}
 		return nil
@@ -268,7 +290,18 @@ func (a *Audience) UnmarshalJSON(b []byte) error {
 		*a = Audience{one}
 		return nil
 	}
-	return jsonUnmarshal(b, (*[]string)(a))
+	var list []*string
+	if err := jsonUnmarshal(b, &list); err != nil {
+		return err
+	}
+	*a = nil
+	for _, v := range list {
+		if v == nil {
+			return errors.New("aud holds null")
+		}
+		*a = append(*a, *v)
+	}
+	return nil
 }
 
 // Contains reports whether v is one of the audiences.

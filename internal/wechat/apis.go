@@ -22,8 +22,10 @@ type Session struct {
 	UnionID string // "" when the mini-program is not bound to an Open Platform account
 }
 
-// c2sQuery is the fixed part of app's code2Session query, escaped once.
-func c2sQuery(a App) string {
+// appQuery is the fixed part of a code exchange's query (code2Session, the
+// web login's sns/oauth2/access_token): appid, secret and grant_type,
+// escaped once.
+func appQuery(a App) string {
 	return url.Values{"appid": {a.ID}, "secret": {a.Secret}, "grant_type": {"authorization_code"}}.Encode()
 }
 
@@ -33,9 +35,9 @@ func c2sQuery(a App) string {
 func (c *Client) Code2Session(ctx context.Context, appID, code string) (Session, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	q, ok := c.c2sQuery[appID]
+	q, ok := c.appQuery[appID]
 	if !ok {
-		q = c2sQuery(App{appID, c.secret(appID)})
+		q = appQuery(App{appID, c.secret(appID)})
 	}
 	u := c.base + Code2SessionPath + "?" + q + "&js_code=" + url.QueryEscape(code)
 	var r code2SessionReply

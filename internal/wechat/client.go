@@ -66,7 +66,7 @@ type Options struct {
 type Client struct {
 	base       string
 	secrets    map[string]string // AppID → AppSecret
-	c2sQuery   map[string]string // AppID → escaped appid, secret and grant_type of code2Session
+	appQuery   map[string]string // AppID → escaped appid, secret and grant_type of a code exchange
 	anySecret  string
 	transport  http.RoundTripper
 	timeout    time.Duration
@@ -80,7 +80,7 @@ func NewClient(o Options) *Client {
 	c := &Client{
 		base:       strings.TrimRight(o.BaseURL, "/"),
 		secrets:    map[string]string{},
-		c2sQuery:   map[string]string{},
+		appQuery:   map[string]string{},
 		anySecret:  o.AnyAppSecret,
 		transport:  o.Transport,
 		timeout:    o.Timeout,
@@ -101,7 +101,7 @@ func NewClient(o Options) *Client {
 	}
 	for _, a := range o.Apps {
 		c.secrets[a.ID] = a.Secret
-		c.c2sQuery[a.ID] = c2sQuery(a)
+		c.appQuery[a.ID] = appQuery(a)
 	}
 	now := o.Now
 	if now == nil {

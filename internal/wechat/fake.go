@@ -28,12 +28,15 @@ const (
 	MockRisky     = "mock-risky"     // 40226, login
 	MockRateLimit = "mock-ratelimit" // 45011, login and phone
 	MockBusy      = "mock-busy"      // -1, login and phone
+	MockSnapshot  = "mock-snapshot"  // web login: a user of WeChat's snapshot page (is_snapshotuser 1)
+	MockNoUnionID = "mock-nounionid" // a login whose app is not bound to an Open Platform account: no unionid
 )
 
 // mockErrors are the answers of the mock codes, by API.
 var mockErrors = map[string]map[string]int{
 	APICode2Session: {MockInvalid: CodeInvalidCode, MockUsed: CodeCodeUsed, MockRisky: CodeHighRisk, MockRateLimit: CodeRateLimited, MockBusy: CodeBusy},
 	APIPhoneNumber:  {MockInvalid: CodeInvalidCode, MockRateLimit: CodeRateLimited, MockBusy: CodeBusy},
+	APIOAuthToken:   {MockInvalid: CodeInvalidCode, MockUsed: CodeCodeUsed, MockBusy: CodeBusy},
 }
 
 // errmsgs are WeChat's texts for the errcodes the fake answers.
@@ -49,6 +52,7 @@ var errmsgs = map[int]string{
 	CodeAppIDMissing:       "appid missing",
 	CodeSecretMissing:      "appsecret missing",
 	CodeAccessTokenExpired: "access_token expired",
+	CodeCodeExpired:        "code expired",
 	CodeRateLimited:        "api minute-quota reach limit, mustslower retry next minute",
 	CodeDataFormat:         "data format error",
 }
@@ -186,6 +190,10 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.stableToken(w, body)
 	case r.Method == http.MethodPost && r.URL.Path == PhoneNumberPath:
 		f.phoneNumber(w, r.URL.Query().Get("access_token"), body)
+	case r.Method == http.MethodGet && r.URL.Path == OAuthTokenPath:
+		f.oauthToken(w, r.URL.Query())
+	case r.Method == http.MethodGet && (r.URL.Path == QRConnectPath || r.URL.Path == OAAuthorizePath):
+		f.authorize(w, r)
 	default:
 		http.NotFound(w, r)
 	}
@@ -253,11 +261,86 @@ func (f *Fake) code2Session(w http.ResponseWriter, q url.Values) {
 	case mockErrors[APICode2Session][code] != 0:
 		AnswerError(w, mockErrors[APICode2Session][code])
 	default:
-		Answer(w, map[string]any{
-			"openid":      MockOpenID(appID, code),
-			"unionid":     MockUnionID(code),
-			"session_key": mockID("session_key", appID, code)[1:25],
-		})
+		a := map[string]any{"openid": MockOpenID(appID, code), "session_key": mockID("session_key", appID, code)[1:25]}
+		if code != MockNoUnionID {
+			a["unionid"] = MockUnionID(code)
+		}
+		Answer(w, a)
+	}
+}
+
+// The paths of WeChat's web authorization pages, under its open platform
+// base (https://open.weixin.qq.com).
+const (
+	QRConnectPath   = "/connect/qrconnect"        // website app: QR code login
+	OAAuthorizePath = "/connect/oauth2/authorize" // official account: inside WeChat
+)
+
+// authorize stands in for WeChat's authorization pages: as if the user
+// had scanned the QR code or tapped Allow, it sends the browser straight
+// back to redirect_uri with a code and the state. The code is login_hint
+// when the request has one (mock mode passes /authorize's on), so that each
+// mock code's failure can be shown; else a fresh one.
+func (f *Fake) authorize(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	appID, redirect, scope := q.Get("appid"), q.Get("redirect_uri"), q.Get("scope")
+	wantScope := "snsapi_login"
+	if r.URL.Path == OAAuthorizePath {
+		wantScope = "snsapi_userinfo"
+	}
+	_, known := f.secrets[appID]
+	if f.secrets == nil {
+		known = IsMockAppID(appID)
+	}
+	u, err := url.Parse(redirect)
+	switch {
+	case !known:
+		http.Error(w, "该链接无法访问: invalid appid", http.StatusBadRequest)
+		return
+	case err != nil || !u.IsAbs() || q.Get("response_type") != "code" || scope != wantScope && scope != "snsapi_base":
+		http.Error(w, "该链接无法访问: check redirect_uri, response_type and scope", http.StatusBadRequest)
+		return
+	}
+	code := q.Get("login_hint")
+	if code == "" {
+		code = "mockweb-" + rand.Text()
+	}
+	back := u.Query()
+	back.Set("code", code)
+	if s := q.Get("state"); s != "" {
+		back.Set("state", s)
+	}
+	u.RawQuery = back.Encode()
+	http.Redirect(w, r, u.String(), http.StatusFound)
+}
+
+// oauthToken answers sns/oauth2/access_token, the web login's code
+// exchange: the user of the code, with the same unionid as a mini-program
+// login with the same code.
+func (f *Fake) oauthToken(w http.ResponseWriter, q url.Values) {
+	appID, code := q.Get("appid"), q.Get("code")
+	switch {
+	case !f.checkApp(w, appID, q.Get("secret")):
+	case q.Get("grant_type") != "authorization_code":
+		AnswerError(w, CodeInvalidGrantType)
+	case code == "":
+		AnswerError(w, CodeInvalidCode)
+	case mockErrors[APIOAuthToken][code] != 0:
+		AnswerError(w, mockErrors[APIOAuthToken][code])
+	default:
+		a := map[string]any{
+			"access_token": "mock-user-access-token-" + rand.Text(), "expires_in": 7200,
+			"refresh_token": "mock-refresh-token-" + rand.Text(), "openid": MockOpenID(appID, code),
+			"scope": "snsapi_login", "is_snapshotuser": 0, "unionid": MockUnionID(code),
+		}
+		switch code {
+		case MockSnapshot:
+			a["is_snapshotuser"] = 1
+			delete(a, "unionid")
+		case MockNoUnionID:
+			delete(a, "unionid")
+		}
+		Answer(w, a)
 	}
 }
 

@@ -43,6 +43,7 @@ var (
 	code2SessionReader = jsonpick.For[code2SessionReply]()
 	stableTokenReader  = jsonpick.For[stableTokenReply]()
 	phoneReader        = jsonpick.For[phoneReply]()
+	oauthReader        = jsonpick.For[oauthReply]()
 )
 
 // code2SessionReply is the part of code2Session's answer wxlogin reads.
