@@ -141,6 +141,9 @@ func newTestService(t testing.TB, opts ...serviceOption) *testService {
 		cfg.TokenIssuer = "http://" + s.Listener.Addr().String()
 	}
 	cfg.BaseURL, cfg.retryDelay = srv.URL, time.Millisecond
+	if cfg.OpenBaseURL == "" {
+		cfg.OpenBaseURL = srv.URL // the fake serves WeChat's authorization pages too
+	}
 	logger := slog.New(slog.NewJSONHandler(s.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	s.metrics = newMetrics("test", cfg)
 	api, err := newService(cfg, logger, s.metrics)
