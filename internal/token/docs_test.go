@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"encoding/json"
 	"maps"
+	"math/big"
 	"reflect"
 	"slices"
 	"testing"
@@ -15,12 +16,13 @@ import (
 var jwkMembers = map[string][]string{
 	"EC":  {"alg", "crv", "kid", "kty", "use", "x", "y"},
 	"OKP": {"alg", "crv", "kid", "kty", "use", "x"},
+	"RSA": {"alg", "e", "kid", "kty", "n", "use"},
 }
 
 func TestJWKS(t *testing.T) {
 	t.Parallel()
-	ec, ed, ec2 := newP256(t), newEd25519(t), newP256(t)
-	pub := parseKeys(t, ec, ed, ec2)
+	ec, ed, ec2, rs := newP256(t), newEd25519(t), newP256(t), newRSA(t, false)
+	pub := parseKeys(t, ec, ed, ec2, rs)
 	hs := hmacKey(t, testKey)
 
 	var none *Set
@@ -60,10 +62,14 @@ func TestJWKS(t *testing.T) {
 				t.Fatalf("JWKS() has %d keys, want %d", len(keys), len(pub))
 			}
 			for i, jwk := range keys {
-				want := map[string]any{"kty": pub[i].jwk.Kty, "crv": pub[i].jwk.Crv, "x": pub[i].jwk.X,
-					"kid": pub[i].ID(), "alg": pub[i].Alg(), "use": "sig"}
-				if pub[i].jwk.Y != "" {
-					want["y"] = pub[i].jwk.Y
+				want := map[string]any{"kty": pub[i].jwk.Kty, "kid": pub[i].ID(), "alg": pub[i].Alg(), "use": "sig"}
+				switch pub[i].Alg() {
+				case ES256:
+					want["crv"], want["x"], want["y"] = "P-256", pub[i].jwk.X, pub[i].jwk.Y
+				case EdDSA:
+					want["crv"], want["x"] = "Ed25519", pub[i].jwk.X
+				case RS256:
+					want["n"], want["e"] = enc(rs.N.Bytes()), "AQAB"
 				}
 				if !maps.Equal(jwk, want) {
 					t.Errorf("JWKS() key %d = %v, want %v", i, jwk, want)
@@ -72,8 +78,8 @@ func TestJWKS(t *testing.T) {
 					t.Errorf("JWKS() key %d has members %v, want exactly %v", i, got, jwkMembers[pub[i].jwk.Kty])
 				}
 			}
-			if keys[0]["kty"] != "EC" || keys[1]["kty"] != "OKP" || keys[2]["kty"] != "EC" {
-				t.Errorf("JWKS() key types %v %v %v, want EC OKP EC (key order)", keys[0]["kty"], keys[1]["kty"], keys[2]["kty"])
+			if keys[0]["kty"] != "EC" || keys[1]["kty"] != "OKP" || keys[2]["kty"] != "EC" || keys[3]["kty"] != "RSA" {
+				t.Errorf("JWKS() key types %v %v %v %v, want EC OKP EC RSA (key order)", keys[0]["kty"], keys[1]["kty"], keys[2]["kty"], keys[3]["kty"])
 			}
 			// No private half: neither the P-256 scalars nor the Ed25519 seed,
 			// nor the HMAC secret, in any spelling.
@@ -85,13 +91,19 @@ func TestJWKS(t *testing.T) {
 				}
 				secrets = append(secrets, []byte(b64.EncodeToString(d)))
 			}
+			// Nor RSA's private exponent or primes.
+			for _, n := range append([]*big.Int{rs.D}, rs.Primes...) {
+				secrets = append(secrets, []byte(b64.EncodeToString(n.Bytes())))
+			}
 			for i, secret := range secrets {
 				if bytes.Contains(raw, secret) {
 					t.Errorf("JWKS() holds private material %d", i)
 				}
 			}
-			if bytes.Contains(raw, []byte(`"d"`)) {
-				t.Errorf("JWKS() has a \"d\" member")
+			for _, member := range []string{`"d"`, `"p"`, `"q"`, `"dp"`, `"dq"`, `"qi"`} {
+				if bytes.Contains(raw, []byte(member)) {
+					t.Errorf("JWKS() has a %s member", member)
+				}
 			}
 		})
 	}
@@ -99,7 +111,7 @@ func TestJWKS(t *testing.T) {
 
 func TestDiscovery(t *testing.T) {
 	t.Parallel()
-	pub := parseKeys(t, newP256(t), newEd25519(t), newP256(t))
+	pub := parseKeys(t, newP256(t), newEd25519(t), newP256(t), newRSA(t, false))
 	hs := hmacKey(t, testKey)
 	const issuer = "https://login.example.com"
 	set := func(issuer string, keys ...*Key) *Set {
@@ -125,9 +137,13 @@ func TestDiscovery(t *testing.T) {
 		s    *Set
 		algs []any
 	}{
-		{"ES256, EdDSA, ES256 and HMAC", set(issuer, append(slices.Clone(pub), hs)...), []any{"ES256", "EdDSA"}},
+		{"ES256, EdDSA, ES256 and HMAC", set(issuer, append(slices.Clone(pub[:3]), hs)...), []any{"ES256", "EdDSA"}},
 		{"HMAC signs, EdDSA", set(issuer, hs, pub[1]), []any{"EdDSA"}},
 		{"http", set("http://127.0.0.1:8080/auth", pub[0]), []any{"ES256"}},
+		{"ES256, EdDSA, ES256, RS256: RS256 first", set(issuer, pub...), []any{"RS256", "ES256", "EdDSA"}},
+		{"EdDSA, RS256, HMAC: RS256 first", set(issuer, pub[1], pub[3], hs), []any{"RS256", "EdDSA"}},
+		{"RS256 signs, then ES256", set(issuer, pub[3], pub[0]), []any{"RS256", "ES256"}},
+		{"RS256 only", set(issuer, pub[3]), []any{"RS256"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
@@ -150,7 +166,7 @@ func TestDiscovery(t *testing.T) {
 				"id_token_signing_alg_values_supported": tt.algs,
 				"response_types_supported":              []any{"id_token"},
 				"subject_types_supported":               []any{"public"},
-				"claims_supported":                      []any{"sub", "iss", "aud", "exp", "iat", "unionid", "phone_number", "phone_number_verified"},
+				"claims_supported":                      []any{"sub", "iss", "aud", "exp", "iat", "openid", "unionid", "phone_number", "phone_number_verified"},
 			}
 			if !reflect.DeepEqual(got, want) {
 				t.Errorf("Discovery() = %s, want %v", raw, want)

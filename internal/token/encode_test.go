@@ -113,7 +113,11 @@ func TestAppendClaims(t *testing.T) {
 		{"login", Claims{Subject: "oSub", Issuer: testIssuer, Audience: Audience{testAppID}, IssuedAt: testNow.Unix(), Expiry: testNow.Unix() + 7200}},
 		{"every field", Claims{Subject: "oSub", Issuer: "https://login.example.com", Audience: Audience{testAppID, "wxother"},
 			IssuedAt: testNow.Unix(), Expiry: testNow.Unix() + 7200, NotBefore: &nbf, OpenID: "oOpen", UnionID: "oUnion",
-			Phone: "+8613800138000", PhoneVerified: true}},
+			Phone: "+8613800138000", PhoneVerified: true, AppID: "wxfedcba9876543210", Scope: "openid", Nonce: "n-0S6_WzA2Mj",
+			AuthTime: testNow.Unix() - 5}},
+		{"id_token", Claims{Subject: "uUnion", Issuer: "https://login.example.com", Audience: Audience{"client"},
+			IssuedAt: testNow.Unix(), Expiry: testNow.Unix() + 7200, OpenID: "oWeb", AppID: "wxfedcba9876543210", Nonce: "abc", AuthTime: 1}},
+		{"negative auth_time", Claims{Subject: "s", AuthTime: -1}},
 		{"nbf zero, negative times", Claims{Subject: "s", NotBefore: &zero, IssuedAt: -1, Expiry: -9223372036854775808}},
 		{"phone verified without phone", Claims{Subject: "s", PhoneVerified: true}},
 	}
@@ -122,7 +126,7 @@ func TestAppendClaims(t *testing.T) {
 			name string
 			c    Claims
 		}{"tricky " + string(rune('A'+i)), Claims{Subject: s, Issuer: s, Audience: Audience{s, strings.ToUpper(s)},
-			OpenID: s + "1", UnionID: s + "2", Phone: s + "3"}})
+			OpenID: s + "1", UnionID: s + "2", Phone: s + "3", AppID: s + "4", Scope: s + "5", Nonce: s + "6"}})
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

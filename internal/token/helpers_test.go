@@ -7,10 +7,13 @@ import (
 	"crypto/elliptic"
 	"crypto/hmac"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/pem"
+	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -185,4 +188,42 @@ func derOf(sig []byte) []byte {
 	}
 	body := append(integer(sig[:32]), integer(sig[32:])...)
 	return append([]byte{0x30, byte(len(body))}, body...)
+}
+
+// newRSA is an RSA key of 2048 bits, precomputed (testdata/rsa2048.pem,
+// or rsa2048b.pem if second): making one takes a while.
+func newRSA(t testing.TB, second bool) *rsa.PrivateKey {
+	t.Helper()
+	name := "rsa2048.pem"
+	if second {
+		name = "rsa2048b.pem"
+	}
+	_, k := readRSA(t, name, 2048)
+	return k
+}
+
+// testdataRSA is the precomputed RSA key of testdata/rsa<bits>.pem:
+// sizes too slow to make in a test (4096, 4097) or refused (2047).
+func testdataRSA(t testing.TB, bits int) ([]byte, *rsa.PrivateKey) {
+	t.Helper()
+	return readRSA(t, fmt.Sprintf("rsa%d.pem", bits), bits)
+}
+
+// readRSA reads the PKCS#8 RSA key of bits bits in testdata/name.
+func readRSA(t testing.TB, name string, bits int) ([]byte, *rsa.PrivateKey) {
+	t.Helper()
+	data, err := os.ReadFile("testdata/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, _ := pem.Decode(data)
+	if block == nil {
+		t.Fatalf("testdata/%s has no PEM block", name)
+	}
+	k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	priv, ok := k.(*rsa.PrivateKey)
+	if err != nil || !ok || priv.N.BitLen() != bits {
+		t.Fatalf("testdata/%s = %T, %v; want an RSA key of %d bits", name, k, err, bits)
+	}
+	return data, priv
 }

@@ -2,20 +2,24 @@ package token
 
 import (
 	"bytes"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
+	"crypto/hkdf"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"maps"
 	"math/big"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -139,10 +143,14 @@ func TestLowS(t *testing.T) {
 func TestKeyFiles(t *testing.T) {
 	t.Parallel()
 	ec, ec2, ed := newP256(t), newP256(t), newEd25519(t)
-	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	rsaKey := newRSA(t, false)
+	rsa1024, err := rsa.GenerateKey(rand.Reader, 1024)
 	if err != nil {
 		t.Fatal(err)
 	}
+	rsa4096PEM, rsa4096 := testdataRSA(t, 4096)
+	rsa2047PEM, _ := testdataRSA(t, 2047)
+	rsa4097PEM, _ := testdataRSA(t, 4097)
 	p384, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -152,6 +160,9 @@ func TestKeyFiles(t *testing.T) {
 	pubDER, _ := x509.MarshalPKIXPublicKey(&ec2.PublicKey)
 	pubPEM := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER})
 	join := func(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
+	pkcs1 := func(k *rsa.PrivateKey) []byte {
+		return pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(k)})
+	}
 
 	good := []struct {
 		name string
@@ -163,6 +174,12 @@ func TestKeyFiles(t *testing.T) {
 		{"PKCS#8 Ed25519", pemOf(t, false, ed), []any{ed.Public()}},
 		{"two keys, certificate and public key skipped", join(pemOf(t, false, ed), cert, pubPEM, pemOf(t, false, ec)), []any{ed.Public(), &ec.PublicKey}},
 		{"text around the blocks", join([]byte("# made by openssl\n"), pemOf(t, false, ec2), []byte("trailing\n")), []any{&ec2.PublicKey}},
+		{"RSA 2048 PKCS#8", pemOf(t, false, rsaKey), []any{&rsaKey.PublicKey}},
+		{"RSA 2048 PKCS#1 (openssl genrsa -traditional)", pkcs1(rsaKey), []any{&rsaKey.PublicKey}},
+		{"RSA 4096 PKCS#8", rsa4096PEM, []any{&rsa4096.PublicKey}},
+		{"RSA 4096 PKCS#1", pkcs1(rsa4096), []any{&rsa4096.PublicKey}},
+		{"RSA after a certificate, then P-256 and Ed25519", join(cert, pkcs1(rsaKey), pemOf(t, false, ec, ed)),
+			[]any{&rsaKey.PublicKey, &ec.PublicKey, ed.Public()}},
 	}
 	for _, tt := range good {
 		t.Run(tt.name, func(t *testing.T) {
@@ -184,12 +201,17 @@ func TestKeyFiles(t *testing.T) {
 					if k.Alg() != EdDSA || !k.edPub.Equal(want) {
 						t.Errorf("key %d = %s, want the EdDSA key of the file", i+1, k.Alg())
 					}
+				case *rsa.PublicKey:
+					if k.Alg() != RS256 || k.rsa == nil || !k.rsa.PublicKey.Equal(want) {
+						t.Errorf("key %d = %s, want the RS256 key of the file", i+1, k.Alg())
+					}
+				default:
+					t.Fatalf("test case key %d is a %T", i+1, want)
 				}
 			}
 		})
 	}
 
-	rsaPKCS1 := pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(rsaKey)})
 	broken := []byte("-----BEGIN PRIVATE KEY-----\nMIIBVQIBADANBgkqhkiG9w0BAQEFAASCAT8wggE7AgEAAkEA\n-----END PRIVATE KEY-----\n")
 	opaque := func(typ string) []byte {
 		return pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: bytes.Repeat([]byte("secret-material!"), 8)})
@@ -203,17 +225,21 @@ func TestKeyFiles(t *testing.T) {
 		{"garbage", []byte("not a key at all"), "no PRIVATE KEY"},
 		{"certificate only", cert, "no PRIVATE KEY"},
 		{"EC PARAMETERS and a public key only", join(ecParams, pubPEM), "no PRIVATE KEY"},
-		{"RSA PKCS#8", pemOf(t, false, rsaKey), "PEM block 1 is a *rsa.PrivateKey key"},
-		{"RSA PKCS#1", rsaPKCS1, "PEM block 1 is an RSA PRIVATE KEY"},
+		{"RSA 1024 PKCS#8", pemOf(t, false, rsa1024), "PEM block 1: an RSA key of 1024 bits"},
+		{"RSA 1024 PKCS#1", pkcs1(rsa1024), "PEM block 1: an RSA key of 1024 bits"},
+		{"RSA 2047", rsa2047PEM, "PEM block 1: an RSA key of 2047 bits"},
+		{"RSA 4097", rsa4097PEM, "PEM block 1: an RSA key of 4097 bits"},
+		{"RSA 1024 after a certificate", join(cert, pemOf(t, false, rsa1024)), "PEM block 2: an RSA key of 1024 bits"},
 		{"encrypted", opaque("ENCRYPTED PRIVATE KEY"), "PEM block 1 is an ENCRYPTED PRIVATE KEY"},
 		{"OpenSSH", opaque("OPENSSH PRIVATE KEY"), "PEM block 1 is an OPENSSH PRIVATE KEY"},
 		{"P-384", pemOf(t, false, p384), "PEM block 1: an EC key on P-384"},
 		{"P-384 SEC 1", pemOf(t, true, p384), "PEM block 1: an EC key on P-384"},
 		{"broken key", broken, "PEM block 1 (PRIVATE KEY) is not a valid key"},
 		{"broken SEC 1 key", opaque("EC PRIVATE KEY"), "PEM block 1 (EC PRIVATE KEY) is not a valid key"},
+		{"broken PKCS#1 key", opaque("RSA PRIVATE KEY"), "PEM block 1 (RSA PRIVATE KEY) is not a valid key"},
 		{"same key twice", pemOf(t, false, ec, ec), "PEM block 2 repeats an earlier key"},
 		{"same key as PKCS#8 and SEC 1", join(pemOf(t, false, ec), pemOf(t, true, ec)), "PEM block 2 repeats an earlier key"},
-		{"RSA after a certificate", join(cert, pemOf(t, false, rsaKey)), "PEM block 2 is a *rsa.PrivateKey key"},
+		{"same RSA key as PKCS#8 and PKCS#1", join(pemOf(t, false, rsaKey), pkcs1(rsaKey)), "PEM block 2 repeats an earlier key"},
 		{"broken key after a good one", join(pemOf(t, false, ed), ecParams, broken), "PEM block 3 (PRIVATE KEY) is not a valid key"},
 	}
 	for _, tt := range bad {
@@ -247,31 +273,59 @@ func selfSigned(t testing.TB, k *ecdsa.PrivateKey) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 }
 
-// TestGenerateKey: a new P-256 key as PKCS#8 PEM, which ParseKeys reads.
+// TestGenerateKey: a new key of each algorithm as one PKCS#8 PEM block
+// (P-256, Ed25519, RSA 2048), which ParseKeys reads as a key of that
+// algorithm; a new one each time; any other algorithm refused.
 func TestGenerateKey(t *testing.T) {
 	t.Parallel()
-	var kids []string
-	for range 2 {
-		out, err := GenerateKey(ES256)
-		if err != nil {
-			t.Fatalf("GenerateKey() = %v", err)
-		}
-		block, rest := pem.Decode(out)
-		if block == nil || block.Type != "PRIVATE KEY" || len(bytes.TrimSpace(rest)) != 0 {
-			t.Fatalf("GenerateKey() = %d bytes, want one PRIVATE KEY block", len(out))
-		}
-		k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
-		if ec, ok := k.(*ecdsa.PrivateKey); err != nil || !ok || ec.Curve != elliptic.P256() {
-			t.Fatalf("GenerateKey() key = %T, %v; want a P-256 key", k, err)
-		}
-		keys, err := ParseKeys(out)
-		if err != nil || len(keys) != 1 || keys[0].Alg() != ES256 {
-			t.Fatalf("ParseKeys(GenerateKey()) = %d keys, %v; want one ES256 key", len(keys), err)
-		}
-		kids = append(kids, keys[0].ID())
+	for _, alg := range []string{ES256, EdDSA, RS256} {
+		t.Run(alg, func(t *testing.T) {
+			t.Parallel()
+			var kids []string
+			for range 2 {
+				out, err := GenerateKey(alg)
+				if err != nil {
+					t.Fatalf("GenerateKey(%q) = %v", alg, err)
+				}
+				block, rest := pem.Decode(out)
+				if block == nil || block.Type != "PRIVATE KEY" || len(bytes.TrimSpace(rest)) != 0 {
+					t.Fatalf("GenerateKey(%q) = %d bytes, want one PRIVATE KEY block", alg, len(out))
+				}
+				k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+				if err != nil {
+					t.Fatalf("GenerateKey(%q): PKCS#8 = %v", alg, err)
+				}
+				switch k := k.(type) {
+				case *ecdsa.PrivateKey:
+					if alg != ES256 || k.Curve != elliptic.P256() {
+						t.Errorf("GenerateKey(%q) = a key on %s, want a P-256 key", alg, k.Curve.Params().Name)
+					}
+				case ed25519.PrivateKey:
+					if alg != EdDSA {
+						t.Errorf("GenerateKey(%q) = an Ed25519 key", alg)
+					}
+				case *rsa.PrivateKey:
+					if alg != RS256 || k.N.BitLen() != 2048 {
+						t.Errorf("GenerateKey(%q) = an RSA key of %d bits, want RS256 and 2048", alg, k.N.BitLen())
+					}
+				default:
+					t.Fatalf("GenerateKey(%q) = a %T", alg, k)
+				}
+				keys, err := ParseKeys(out)
+				if err != nil || len(keys) != 1 || keys[0].Alg() != alg {
+					t.Fatalf("ParseKeys(GenerateKey(%q)) = %d keys, %v; want one %s key", alg, len(keys), err, alg)
+				}
+				kids = append(kids, keys[0].ID())
+			}
+			if kids[0] == kids[1] {
+				t.Errorf("GenerateKey(%q) made the same key twice", alg)
+			}
+		})
 	}
-	if kids[0] == kids[1] {
-		t.Errorf("GenerateKey() made the same key twice")
+	for _, alg := range []string{"", HS256, "es256", "RS512", "PS256", "ES384", "none"} {
+		if out, err := GenerateKey(alg); err == nil || out != nil {
+			t.Errorf("GenerateKey(%q) = %d bytes, %v; want an error", alg, len(out), err)
+		}
 	}
 }
 
@@ -533,4 +587,332 @@ func FuzzVerifyPublicKeyToken(f *testing.F) {
 			t.Fatalf("Verify accepted %q as %s", token, showClaims(c))
 		}
 	})
+}
+
+// TestRS256 signs with an RSA key and checks the header, the JWK (its
+// members, and kid = the RFC 7638 thumbprint computed here from n and e),
+// and that an independent verifier built from the JWKS alone accepts the
+// token.
+func TestRS256(t *testing.T) {
+	t.Parallel()
+	priv := newRSA(t, false)
+	s := newSet(t, testNow, parseKeys(t, priv)...)
+	if s.Alg() != RS256 {
+		t.Fatalf("Set of an RSA key: Alg() = %s, want %s", s.Alg(), RS256)
+	}
+	c := claimsFor("oUser")
+	c.UnionID = "oUnion"
+	token := mustSign(t, s, c)
+	head, payload, sigSeg := segments(t, token)
+
+	// The JWK: kty RSA, n and e of the key, alg, use and kid; nothing else.
+	var set struct{ Keys []map[string]any }
+	if err := json.Unmarshal(s.JWKS(), &set); err != nil || len(set.Keys) != 1 {
+		t.Fatalf("JWKS() = %s, %v; want one key", s.JWKS(), err)
+	}
+	jwk := set.Keys[0]
+	n := base64.RawURLEncoding.EncodeToString(priv.N.Bytes())
+	e := base64.RawURLEncoding.EncodeToString(big.NewInt(int64(priv.E)).Bytes())
+	if e != "AQAB" {
+		t.Fatalf("the test key's e = %s, want AQAB (65537)", e)
+	}
+	canonical, _ := json.Marshal(map[string]string{"e": e, "kty": "RSA", "n": n}) // sorted, no spaces
+	if !strings.HasPrefix(string(canonical), `{"e":"AQAB","kty":"RSA","n":"`) {
+		t.Fatalf("canonical JWK = %.40s…, want the members e, kty, n in order", canonical)
+	}
+	sum := sha256.Sum256(canonical)
+	kid := base64.RawURLEncoding.EncodeToString(sum[:])
+	want := map[string]any{"kty": "RSA", "n": n, "e": e, "kid": kid, "alg": RS256, "use": "sig"}
+	if !maps.Equal(jwk, want) {
+		t.Errorf("JWK = %v,\nwant %v", jwk, want)
+	}
+	if s.signer.ID() != kid {
+		t.Errorf("ID() = %s, want the RFC 7638 thumbprint %s", s.signer.ID(), kid)
+	}
+	if h := decodeSegment(t, head); !maps.Equal(h, map[string]any{"alg": RS256, "typ": "JWT", "kid": kid}) {
+		t.Errorf("header = %v, want alg RS256, typ JWT, kid %s", h, kid)
+	}
+
+	// An independent check from the published n and e.
+	nb, err1 := base64.RawURLEncoding.DecodeString(jwk["n"].(string))
+	eb, err2 := base64.RawURLEncoding.DecodeString(jwk["e"].(string))
+	sig, err3 := base64.RawURLEncoding.DecodeString(sigSeg)
+	if err := errors.Join(err1, err2, err3); err != nil {
+		t.Fatal(err)
+	}
+	pub := &rsa.PublicKey{N: new(big.Int).SetBytes(nb), E: int(new(big.Int).SetBytes(eb).Int64())}
+	h := sha256.Sum256([]byte(head + "." + payload))
+	if len(sig) != 256 {
+		t.Errorf("RS256 signature of %d bytes, want 256 (the modulus size)", len(sig))
+	}
+	if err := rsa.VerifyPKCS1v15(pub, crypto.SHA256, h[:], sig); err != nil {
+		t.Errorf("the RS256 token does not verify with the JWKS key: %v", err)
+	}
+	got, err := s.Verify(token)
+	if err != nil || got.Subject != "oUser" || got.UnionID != "oUnion" || !got.Audience.Contains(testAppID) {
+		t.Errorf("Verify(Sign(%+v)) = %s, %v", c, showClaims(got), err)
+	}
+
+	// RSA PKCS#1 v1.5 is deterministic: the same input, the same signature.
+	again, err := s.signer.sign(head + "." + payload)
+	if err != nil || !bytes.Equal(again, sig) {
+		t.Errorf("sign(the same input) = a different signature, %v", err)
+	}
+	// A changed signature, input or length is refused.
+	bad := bytes.Clone(sig)
+	bad[100] ^= 1
+	for name, tok := range map[string]string{
+		"a bit flipped":          head + "." + payload + "." + b64.EncodeToString(bad),
+		"a byte short":           head + "." + payload + "." + b64.EncodeToString(sig[1:]),
+		"a zero byte in front":   head + "." + payload + "." + b64.EncodeToString(append([]byte{0}, sig...)),
+		"another payload signed": head + "." + enc([]byte(`{"sub":"oOther"}`)) + "." + sigSeg,
+	} {
+		if c, err := s.Verify(tok); !errors.Is(err, ErrInvalid) {
+			t.Errorf("Verify(RS256, %s) = %s, %v; want %v", name, showClaims(c), err, ErrInvalid)
+		}
+	}
+	// Another RSA key of the file does not verify it, nor does a Set
+	// without this key.
+	other := newSet(t, testNow, parseKeys(t, newRSA(t, true))...)
+	if _, err := other.Verify(token); !errors.Is(err, ErrInvalid) {
+		t.Errorf("Verify(RS256 token) under another RSA key = %v, want %v", err, ErrInvalid)
+	}
+}
+
+// TestAlgorithmConfusionRSA: an RS256 token is checked only against RSA
+// keys, and nothing made from the RSA public key passes as another
+// algorithm's token.
+func TestAlgorithmConfusionRSA(t *testing.T) {
+	t.Parallel()
+	priv := newRSA(t, false)
+	rsaK := parseKeys(t, priv)[0]
+	foreign := parseKeys(t, newRSA(t, true))[0]
+	ecK := parseKeys(t, newP256(t))[0]
+	for _, keys := range [][]*Key{{rsaK}, {rsaK, ecK}, {ecK, rsaK, hmacKey(t, testKey)}} {
+		s := New(Options{Keys: keys, TTL: time.Hour, Issuer: testIssuer, CacheSize: -1, Now: fixedClock(testNow)})
+		good, err := s.SignWith(RS256, claimsFor("oVictim"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		noKid := resign(good, `{"alg":"RS256","typ":"JWT"}`, keySigner(t, rsaK))
+		for _, tok := range []string{good, noKid} {
+			if _, err := s.Verify(tok); err != nil {
+				t.Fatalf("Verify(the genuine RS256 token) = %v; the forgeries below would prove nothing", err)
+			}
+		}
+		kid := rsaK.ID()
+		pkix, _ := x509.MarshalPKIXPublicKey(&priv.PublicKey)
+		pkixPEM := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pkix})
+		pkcs1 := x509.MarshalPKCS1PublicKey(&priv.PublicKey)
+		pkcs1PEM := pem.EncodeToMemory(&pem.Block{Type: "RSA PUBLIC KEY", Bytes: pkcs1})
+		jwkJSON, _ := json.Marshal(rsaK.jwk)
+		_, _, sigSeg := segments(t, good)
+		goodSig, _ := b64.DecodeString(sigSeg)
+		same := func(string) []byte { return goodSig }
+
+		forged := []struct{ name, token string }{
+			{"HS256 keyed with the PEM public key", resign(good, `{"alg":"HS256","typ":"JWT"}`, hs256(pkixPEM))},
+			{"HS256 keyed with the PEM public key, RSA kid", resign(good, `{"alg":"HS256","typ":"JWT","kid":"`+kid+`"}`, hs256(pkixPEM))},
+			{"HS256 keyed with the PKCS#1 PEM public key", resign(good, `{"alg":"HS256","typ":"JWT"}`, hs256(pkcs1PEM))},
+			{"HS256 keyed with the DER public key", resign(good, `{"alg":"HS256"}`, hs256(pkix))},
+			{"HS256 keyed with the PKCS#1 DER public key", resign(good, `{"alg":"HS256"}`, hs256(pkcs1))},
+			{"HS256 keyed with the JWK", resign(good, `{"alg":"HS256","kid":"`+kid+`"}`, hs256(jwkJSON))},
+			{"HS256 keyed with the JWKS", resign(good, `{"alg":"HS256"}`, hs256(s.JWKS()))},
+			{"HS256 keyed with n", resign(good, `{"alg":"HS256"}`, hs256([]byte(rsaK.jwk.N)))},
+			{"RS256 by a foreign RSA key, our kid", resign(good, `{"alg":"RS256","kid":"`+kid+`"}`, keySigner(t, foreign))},
+			{"RS256 by a foreign RSA key, no kid", resign(good, `{"alg":"RS256"}`, keySigner(t, foreign))},
+			{"RS256 by the P-256 key, no kid", resign(good, `{"alg":"RS256"}`, keySigner(t, ecK))},
+			{"RS256 by the P-256 key, its kid", resign(good, `{"alg":"RS256","kid":"`+ecK.ID()+`"}`, keySigner(t, ecK))},
+			{"RS256 by the RSA key, the P-256 key's kid", resign(good, `{"alg":"RS256","kid":"`+ecK.ID()+`"}`, keySigner(t, rsaK))},
+			{"RS256 by an HMAC key", resign(good, `{"alg":"RS256"}`, hs256([]byte(testKey)))},
+			{"our RSA signature, alg ES256, RSA kid", resign(good, `{"alg":"ES256","kid":"`+kid+`"}`, keySigner(t, rsaK))},
+			{"our RSA signature, alg ES256", resign(good, `{"alg":"ES256"}`, keySigner(t, rsaK))},
+			{"our RSA signature, alg PS256", resign(good, `{"alg":"PS256"}`, keySigner(t, rsaK))},
+			{"our RSA signature, alg RS512, RSA kid", resign(good, `{"alg":"RS512","kid":"`+kid+`"}`, keySigner(t, rsaK))},
+			{"our RSA signature, alg rs256", resign(good, `{"alg":"rs256"}`, keySigner(t, rsaK))},
+			{"our RSA signature, alg none", resign(good, `{"alg":"none","kid":"`+kid+`"}`, keySigner(t, rsaK))},
+			{"our RSA signature, no alg", resign(good, `{"kid":"`+kid+`"}`, keySigner(t, rsaK))},
+			{"unknown kid", resign(good, `{"alg":"RS256","kid":"nope"}`, same)},
+			{"none, no signature", resign(good, `{"alg":"none"}`, func(string) []byte { return nil })},
+		}
+		for _, tt := range forged {
+			t.Run(fmt.Sprintf("%d keys/%s", len(keys), tt.name), func(t *testing.T) {
+				t.Parallel()
+				if c, err := s.Verify(tt.token); !errors.Is(err, ErrInvalid) {
+					t.Errorf("Verify(%s) = %s, %v; want %v", tt.name, showClaims(c), err, ErrInvalid)
+				}
+			})
+		}
+	}
+
+	// Without an RSA key, a genuine RS256 token is refused: no other key is
+	// asked to check it.
+	s := newSet(t, testNow, ecK, hmacKey(t, testKey))
+	good, err := newSet(t, testNow, rsaK).Sign(claimsFor("o1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tok := range []string{good, resign(good, `{"alg":"RS256"}`, keySigner(t, rsaK))} {
+		if _, err := s.Verify(tok); !errors.Is(err, ErrInvalid) {
+			t.Errorf("Verify(RS256 token) by P-256 and HMAC keys = %v, want %v", err, ErrInvalid)
+		}
+	}
+}
+
+// TestSignWith: the first key of the algorithm asked for signs, with iss,
+// iat and exp set as Sign sets them; an algorithm without a key is an
+// error. Algs lists each algorithm once, in key order.
+func TestSignWith(t *testing.T) {
+	t.Parallel()
+	ec, ec2, ed := parseKeys(t, newP256(t))[0], parseKeys(t, newP256(t))[0], parseKeys(t, newEd25519(t))[0]
+	rs := parseKeys(t, newRSA(t, false))[0]
+	hs := hmacKey(t, testKey)
+	s := newSet(t, testNow, ec, rs, ec2, ed, hs)
+	if got, want := s.Algs(), []string{ES256, RS256, EdDSA, HS256}; !slices.Equal(got, want) {
+		t.Errorf("Algs() = %v, want %v", got, want)
+	}
+	for _, tt := range []struct {
+		alg string
+		key *Key
+	}{{ES256, ec}, {RS256, rs}, {EdDSA, ed}, {HS256, hs}} {
+		t.Run(tt.alg, func(t *testing.T) {
+			t.Parallel()
+			tok, err := s.SignWith(tt.alg, Claims{Subject: "oSub", Audience: Audience{"client"}, Issuer: "someone", IssuedAt: 1, Expiry: 2})
+			if err != nil {
+				t.Fatalf("SignWith(%s) = %v", tt.alg, err)
+			}
+			head, payload, sig := segments(t, tok)
+			want := map[string]any{"alg": tt.alg, "typ": "JWT"}
+			if tt.key.ID() != "" {
+				want["kid"] = tt.key.ID()
+			}
+			if h := decodeSegment(t, head); !maps.Equal(h, want) {
+				t.Errorf("SignWith(%s) header = %v, want %v", tt.alg, h, want)
+			}
+			raw, _ := b64.DecodeString(sig)
+			if !tt.key.verify(head+"."+payload, raw) {
+				t.Errorf("SignWith(%s) is not signed by the first %s key", tt.alg, tt.alg)
+			}
+			c, err := s.Verify(tok)
+			if err != nil || c.Subject != "oSub" || c.Issuer != testIssuer || c.IssuedAt != testNow.Unix() ||
+				c.Expiry != testNow.Add(s.TTL()).Unix() {
+				t.Errorf("Verify(SignWith(%s)) = %s, %v; want sub oSub, iss %s, iat now, exp now + TTL", tt.alg, showClaims(c), err, testIssuer)
+			}
+		})
+	}
+	for _, alg := range []string{"", "PS256", "es256", "RS512", "none"} {
+		if tok, err := s.SignWith(alg, claimsFor("o1")); err == nil || tok != "" {
+			t.Errorf("SignWith(%q) = %d bytes, %v; want an error", alg, len(tok), err)
+		}
+	}
+	only := newSet(t, testNow, ec, hs)
+	if tok, err := only.SignWith(RS256, claimsFor("o1")); err == nil || tok != "" || !strings.Contains(err.Error(), RS256) {
+		t.Errorf("SignWith(RS256) without an RSA key = %d bytes, %v; want an error naming RS256", len(tok), err)
+	}
+	if got, want := only.Algs(), []string{ES256, HS256}; !slices.Equal(got, want) {
+		t.Errorf("Algs() = %v, want %v", got, want)
+	}
+}
+
+// TestDerive: 32 bytes from each kind of key by HKDF-SHA256, the same
+// for the same key (another replica reading the same file), different for
+// another info or another key.
+func TestDerive(t *testing.T) {
+	t.Parallel()
+	rsaPEM := pemOf(t, false, newRSA(t, false))
+	rsa2PEM := pemOf(t, false, newRSA(t, true))
+	ec, ec2 := pemOf(t, false, newP256(t)), pemOf(t, true, newP256(t))
+	ed, ed2 := pemOf(t, false, newEd25519(t)), pemOf(t, false, newEd25519(t))
+	parse := func(data []byte) func(t *testing.T) *Key {
+		return func(t *testing.T) *Key {
+			ks, err := ParseKeys(data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return ks[0]
+		}
+	}
+	hs := func(secret string) func(t *testing.T) *Key {
+		return func(t *testing.T) *Key { return hmacKey(t, secret) }
+	}
+	var all [][]byte // subtests run in turn
+	for _, tt := range []struct {
+		alg        string
+		key, other func(t *testing.T) *Key
+	}{
+		{HS256, hs(testKey), hs(testKeyOld)},
+		{ES256, parse(ec), parse(ec2)},
+		{EdDSA, parse(ed), parse(ed2)},
+		{RS256, parse(rsaPEM), parse(rsa2PEM)},
+	} {
+		t.Run(tt.alg, func(t *testing.T) {
+			k, again, other := tt.key(t), tt.key(t), tt.other(t)
+			if k.Alg() != tt.alg {
+				t.Fatalf("test key is %s, want %s", k.Alg(), tt.alg)
+			}
+			a := k.Derive("wxlogin test a")
+			if len(a) != 32 {
+				t.Fatalf("Derive = %d bytes, want 32", len(a))
+			}
+			if b := again.Derive("wxlogin test a"); !bytes.Equal(a, b) {
+				t.Errorf("Derive of the same key parsed twice differs")
+			}
+			if b := k.Derive("wxlogin test a"); !bytes.Equal(a, b) {
+				t.Errorf("Derive twice differs")
+			}
+			if b := k.Derive("wxlogin test b"); bytes.Equal(a, b) {
+				t.Errorf("Derive(info a) = Derive(info b)")
+			}
+			if b := k.Derive(""); bytes.Equal(a, b) || len(b) != 32 {
+				t.Errorf("Derive(\"\") = %d bytes, equal to Derive(info a): %v", len(b), bytes.Equal(a, b))
+			}
+			if b := other.Derive("wxlogin test a"); bytes.Equal(a, b) {
+				t.Errorf("Derive of another %s key = the same bytes", tt.alg)
+			}
+			if bytes.Equal(a, make([]byte, 32)) {
+				t.Errorf("Derive = 32 zero bytes")
+			}
+			all = append(all, a)
+		})
+	}
+	for i := range all {
+		for j := range i {
+			if bytes.Equal(all[i], all[j]) {
+				t.Errorf("keys %d and %d of different algorithms derive the same bytes", j, i)
+			}
+		}
+	}
+	// HKDF-SHA256 of the private material, no salt, info as given: the
+	// derivation is part of the format replicas of different versions
+	// share, and what it derives from is secret (a key derived from the
+	// public half would let anyone seal a cookie or a code).
+	rsaPriv, ecPriv, edPriv := newRSA(t, false), newP256(t), newEd25519(t)
+	ecD, err := ecPriv.Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ecPub, _ := ecPriv.PublicKey.Bytes()
+	for _, tt := range []struct {
+		alg         string
+		key         *Key
+		secret, pub []byte
+	}{
+		{HS256, hmacKey(t, testKey), []byte(testKey), nil},
+		{ES256, parseKeys(t, ecPriv)[0], ecD, ecPub},
+		{EdDSA, parseKeys(t, edPriv)[0], edPriv.Seed(), edPriv.Public().(ed25519.PublicKey)},
+		{RS256, parseKeys(t, rsaPriv)[0], rsaPriv.D.Bytes(), rsaPriv.N.Bytes()},
+	} {
+		want, err := hkdf.Key(sha256.New, tt.secret, nil, "wxlogin test a", 32)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := tt.key.Derive("wxlogin test a"); !bytes.Equal(got, want) {
+			t.Errorf("%s Derive = %x, want HKDF-SHA256(private material, no salt, info) = %x", tt.alg, got, want)
+		}
+		if tt.pub != nil {
+			if fromPub, _ := hkdf.Key(sha256.New, tt.pub, nil, "wxlogin test a", 32); bytes.Equal(tt.key.Derive("wxlogin test a"), fromPub) {
+				t.Errorf("%s Derive is derived from the public key", tt.alg)
+			}
+		}
+	}
 }

@@ -228,6 +228,7 @@ func TestTokenAudience(t *testing.T) {
 		{"aud array without ours", []string{"wxother", "wxthird"}, Audience{"wxother", "wxthird"}, false},
 		{"aud array with ours", []string{"wxother", testAppID}, Audience{"wxother", testAppID}, true},
 		{"empty aud array", []string{}, Audience{}, false},
+		{"aud with escapes", `wx\u0030123`, Audience{"wx\\u0030123"}, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
@@ -239,6 +240,35 @@ func TestTokenAudience(t *testing.T) {
 				t.Errorf("Audience%v.Contains(%q) = %v, want %v", c.Audience, testAppID, got, tt.contains)
 			}
 		})
+	}
+}
+
+// TestTokenAudienceNull: an aud of null, or an array holding null, is not
+// an audience: the token does not verify, where a reader taking null for
+// "absent" would accept a token for no one in particular.
+func TestTokenAudienceNull(t *testing.T) {
+	t.Parallel()
+	s := New(Options{Keys: []*Key{hmacKey(t, testKey)}, TTL: time.Hour, Issuer: testIssuer, CacheSize: -1, Now: fixedClock(testNow)})
+	const hs = `{"alg":"HS256","typ":"JWT"}`
+	payload := func(aud string) string {
+		return fmt.Sprintf(`{"sub":"o1","iss":%q,"aud":%s,"iat":%d,"exp":%d}`, testIssuer, aud, testNow.Unix(), testNow.Add(time.Hour).Unix())
+	}
+	if c, err := s.Verify(forgeRaw(testKey, hs, payload(`"`+testAppID+`"`))); err != nil || !c.Audience.Contains(testAppID) {
+		t.Fatalf("Verify(aud %q) = %v, %v; want ok", testAppID, c.Audience, err)
+	}
+	for _, aud := range []string{`null`, `[null]`, `["` + testAppID + `",null]`, `[null,"` + testAppID + `"]`, `[[]]`, `[5]`, `{}`, `true`} {
+		t.Run(aud, func(t *testing.T) {
+			t.Parallel()
+			if c, err := s.Verify(forgeRaw(testKey, hs, payload(aud))); !errors.Is(err, ErrInvalid) {
+				t.Errorf("Verify(aud %s) = aud %q, %v; want %v", aud, c.Audience, err, ErrInvalid)
+			}
+		})
+	}
+	// Without an aud member at all, the token verifies with no audience:
+	// the caller finds none of its own in it.
+	c, err := s.Verify(forgeRaw(testKey, hs, fmt.Sprintf(`{"sub":"o1","iss":%q,"exp":%d}`, testIssuer, testNow.Add(time.Hour).Unix())))
+	if err != nil || len(c.Audience) != 0 {
+		t.Errorf("Verify(no aud) = aud %q, %v; want no audience", c.Audience, err)
 	}
 }
 
@@ -297,7 +327,12 @@ func TestClaimsRoundTrip(t *testing.T) {
 	}{
 		{"sub and aud", claimsFor("oSub"), true},
 		{"every field", Claims{Subject: "oSub", Audience: Audience{testAppID}, OpenID: "oOpen", UnionID: "oUnion",
-			Phone: "+8613800138000", PhoneVerified: true}, true},
+			Phone: "+8613800138000", PhoneVerified: true, AppID: "wxfedcba9876543210", Scope: "openid",
+			Nonce: "n-0S6_WzA2Mj", AuthTime: testNow.Unix() - 5}, true},
+		{"a web login's access token", Claims{Subject: "uUnion", Audience: Audience{"client"}, OpenID: "oWeb", UnionID: "uUnion",
+			AppID: "wxfedcba9876543210", Scope: "openid"}, true},
+		{"an id_token", Claims{Subject: "uUnion", Audience: Audience{"client"}, OpenID: "oWeb", AppID: "wxfedcba9876543210",
+			Nonce: "n\"<&>\u2028\x00", AuthTime: 1}, true},
 		{"phone not verified", Claims{Subject: "oSub", Audience: Audience{testAppID}, Phone: "+8613800138000"}, true},
 		{"two audiences", Claims{Subject: "oSub", Audience: Audience{testAppID, "wxother"}}, true},
 		{"no audience", Claims{Subject: "oSub"}, true},
@@ -306,7 +341,7 @@ func TestClaimsRoundTrip(t *testing.T) {
 		{"nbf past", Claims{Subject: "oSub", Audience: Audience{testAppID}, NotBefore: &past}, true},
 		{"nbf within the leeway: valid, not cached", Claims{Subject: "oSub", Audience: Audience{testAppID}, NotBefore: &soon}, false},
 		{"strings to escape", Claims{Subject: "o\"sub\\\n</script>&\u2028", Audience: Audience{"wx\x00\u00e9"},
-			UnionID: "联合\U0001F600", Phone: "\t+86 138"}, true},
+			UnionID: "联合\U0001F600", Phone: "\t+86 138", AppID: "wx\\", Scope: "openid\tprofile", Nonce: "\u2029 nonce"}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
