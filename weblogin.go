@@ -241,7 +241,7 @@ func discovery(tok *token.Set, web *oidc.Provider) []byte {
 		d.TokenAuthMethods = []string{"client_secret_basic", "client_secret_post", "none"}
 		d.CodeChallengeMethods = []string{"S256"}
 		d.Scopes = []string{"openid"}
-		d.Claims = append(d.Claims, "openid", "appid", "auth_time", "nonce")
+		d.Claims = append(d.Claims, "appid", "auth_time", "nonce")
 		d.IssParameter = true
 	}
 	b, _ := json.Marshal(d)

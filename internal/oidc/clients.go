@@ -2,10 +2,12 @@ package oidc
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"slices"
 	"strings"
@@ -20,32 +22,18 @@ type Client struct {
 	IDTokenAlg   string   // the algorithm its id_tokens are signed with
 }
 
-// clientsFile is the JSON of OIDC_CLIENTS_FILE.
-type clientsFile struct {
-	Clients []struct {
-		ID           string   `json:"client_id"`
-		SecretSHA256 string   `json:"secret_sha256"`
-		Public       bool     `json:"public"`
-		RedirectURIs []string `json:"redirect_uris"`
-		IDTokenAlg   string   `json:"id_token_alg"`
-	} `json:"clients"`
-}
-
 // ParseClients reads the clients file. algs are the algorithms the token
 // key file has keys for, in file order; a client's id_token_alg must be one
 // of them, and defaults to RS256 when there is an RSA key, else the first.
-// Errors name the client, never a secret.
+// Member names must be exactly the documented ones, each once. Errors name
+// the client, never a secret.
 func ParseClients(data []byte, algs []string) ([]Client, error) {
-	var f clientsFile
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&f); err != nil {
+	top, err := members(data, "clients")
+	if err != nil {
 		return nil, fmt.Errorf("not a clients file: %v", err)
 	}
-	if dec.More() {
-		return nil, errors.New("not a clients file: data after the JSON object")
-	}
-	if len(f.Clients) == 0 {
+	var list []json.RawMessage
+	if err := json.Unmarshal(top["clients"], &list); err != nil || len(list) == 0 {
 		return nil, errors.New(`no client: list them in {"clients": [...]}`)
 	}
 	defaultAlg := ""
@@ -57,7 +45,11 @@ func ParseClients(data []byte, algs []string) ([]Client, error) {
 	}
 	var clients []Client
 	seen := map[string]bool{}
-	for i, fc := range f.Clients {
+	for i, raw := range list {
+		var fc fileClient
+		if err := fc.read(raw); err != nil {
+			return nil, fmt.Errorf("client %d: %v", i+1, err)
+		}
 		name := fmt.Sprintf("client %d", i+1)
 		if fc.ID != "" {
 			name = fmt.Sprintf("client %q", fc.ID)
@@ -87,6 +79,9 @@ func ParseClients(data []byte, algs []string) ([]Client, error) {
 			if err != nil || len(sum) != 32 {
 				return nil, fmt.Errorf("%s is confidential and needs secret_sha256: 64 hex digits, the SHA-256 of its secret (printf %%s \"$SECRET\" | sha256sum), or \"public\": true", name)
 			}
+			if empty := sha256.Sum256(nil); bytes.Equal(sum, empty[:]) {
+				return nil, fmt.Errorf("%s: secret_sha256 is the SHA-256 of an empty secret, which no client can present", name)
+			}
 			c.SecretSHA256 = sum
 		}
 		switch {
@@ -98,6 +93,69 @@ func ParseClients(data []byte, algs []string) ([]Client, error) {
 		clients = append(clients, c)
 	}
 	return clients, nil
+}
+
+// fileClient is one client as the file writes it.
+type fileClient struct {
+	ID           string
+	SecretSHA256 string
+	Public       bool
+	RedirectURIs []string
+	IDTokenAlg   string
+}
+
+// read decodes one client of the file, its members named exactly.
+func (fc *fileClient) read(raw []byte) error {
+	m, err := members(raw, "client_id", "secret_sha256", "public", "redirect_uris", "id_token_alg")
+	if err != nil {
+		return err
+	}
+	for name, dst := range map[string]any{"client_id": &fc.ID, "secret_sha256": &fc.SecretSHA256, "public": &fc.Public,
+		"redirect_uris": &fc.RedirectURIs, "id_token_alg": &fc.IDTokenAlg} {
+		if v, ok := m[name]; ok {
+			if err := json.Unmarshal(v, dst); err != nil {
+				return fmt.Errorf("%s: %v", name, err)
+			}
+		}
+	}
+	return nil
+}
+
+// members reads the JSON object raw and returns its members by name. A
+// name not in allowed (in any spelling: encoding/json would take "Public"
+// for "public"), a name given twice, or data after the object is refused:
+// each reader of the file must see the same clients.
+func members(raw []byte, allowed ...string) (map[string]json.RawMessage, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return nil, errors.New("not a JSON object")
+	}
+	m := map[string]json.RawMessage{}
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return nil, err
+		}
+		name := t.(string)
+		if !slices.Contains(allowed, name) {
+			return nil, fmt.Errorf("unknown member %q (members are %s)", name, strings.Join(allowed, ", "))
+		}
+		if _, dup := m[name]; dup {
+			return nil, fmt.Errorf("member %q is given twice", name)
+		}
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return nil, err
+		}
+		m[name] = v
+	}
+	if _, err := dec.Token(); err != nil { // the closing brace
+		return nil, err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errors.New("data after the JSON object")
+	}
+	return m, nil
 }
 
 // checkRedirectURI accepts an absolute https URL without a fragment, or

@@ -22,7 +22,6 @@ func TestParseClients(t *testing.T) {
 		{ID: pubID, Public: true, RedirectURIs: []string{pubRedirect}, IDTokenAlg: "RS256"},
 		{ID: esID, SecretSHA256: sum(esSecret), RedirectURIs: []string{esRedirect}, IDTokenAlg: "ES256"},
 		{ID: oddID, SecretSHA256: sum(oddSecret), RedirectURIs: []string{oddRedir}, IDTokenAlg: "RS256"},
-		{ID: emptyID, SecretSHA256: sum(""), RedirectURIs: []string{confRedirect}, IDTokenAlg: "RS256"},
 	}
 	if !reflect.DeepEqual(clients, want) {
 		t.Errorf("ParseClients =\n%+v\nwant\n%+v", clients, want)
@@ -155,10 +154,11 @@ func TestParseClientsErrors(t *testing.T) {
 		{"no clients member", `{}`, "no client"},
 		{"clients null", `{"clients":null}`, "no client"},
 		{"clients empty", `{"clients":[]}`, "no client"},
-		{"clients an object", `{"clients":{` + ok + `}}`, "not a clients file"},
-		{"unknown top-level member", `{"clients":[{` + ok + `}],"issuer":"x"}`, `unknown field "issuer"`},
-		{"unknown client member", fileOf(ok + `,"client_secret":"hunter2hunter2"`), `unknown field "client_secret"`},
-		{"unknown client member: a typo", fileOf(ok + `,"redirect_uri":"https://rp.example.com/cb"`), `unknown field "redirect_uri"`},
+		{"clients an object", `{"clients":{` + ok + `}}`, "no client"},
+		{"unknown top-level member", `{"clients":[{` + ok + `}],"issuer":"x"}`, `unknown member "issuer"`},
+		{"unknown client member", fileOf(ok + `,"client_secret":"hunter2hunter2"`), `client 1: unknown member "client_secret"`},
+		{"unknown client member: a typo", fileOf(ok + `,"redirect_uri":"https://rp.example.com/cb"`), `client 1: unknown member "redirect_uri"`},
+		{"secret_sha256 of the empty secret", fileOf(`"client_id":"c1","secret_sha256":"` + sha256Hex("") + `","redirect_uris":["https://rp.example.com/cb"]`), "SHA-256 of an empty secret"},
 		{"no client_id", fileOf(okSecret + `,"redirect_uris":["https://rp.example.com/cb"]`), "client 1 has no client_id"},
 		{"empty client_id, second client", `{"clients":[{` + ok + `},{"client_id":"",` + okSecret + `,"redirect_uris":["https://rp.example.com/cb"]}]}`, "client 2 has no client_id"},
 		{"client_id with a space", fileOf(`"client_id":"my app",` + okSecret + `,"redirect_uris":["https://rp.example.com/cb"]`), "printable ASCII"},
@@ -168,7 +168,7 @@ func TestParseClientsErrors(t *testing.T) {
 		{"duplicate client_id", `{"clients":[{` + ok + `},{` + ok + `}]}`, `client "c1" is listed twice`},
 		{"no redirect_uris", fileOf(`"client_id":"c1",` + okSecret), `client "c1" has no redirect_uris`},
 		{"empty redirect_uris", fileOf(`"client_id":"c1",` + okSecret + `,"redirect_uris":[]`), `client "c1" has no redirect_uris`},
-		{"redirect_uris a string", fileOf(`"client_id":"c1",` + okSecret + `,"redirect_uris":"https://rp.example.com/cb"`), "not a clients file"},
+		{"redirect_uris a string", fileOf(`"client_id":"c1",` + okSecret + `,"redirect_uris":"https://rp.example.com/cb"`), "client 1: redirect_uris: "},
 		{"a bad redirect_uri after a good one", fileOf(`"client_id":"c1",` + okSecret + `,"redirect_uris":["https://rp.example.com/cb","http://rp.example.com/cb"]`), `client "c1": redirect_uri "http://rp.example.com/cb" is not https://`},
 		{"confidential without secret_sha256", fileOf(`"client_id":"c1","redirect_uris":["https://rp.example.com/cb"]`), `client "c1" is confidential and needs secret_sha256`},
 		{"public false without secret_sha256", fileOf(`"client_id":"c1","public":false,"redirect_uris":["https://rp.example.com/cb"]`), `client "c1" is confidential and needs secret_sha256`},
@@ -178,7 +178,7 @@ func TestParseClientsErrors(t *testing.T) {
 		{"secret_sha256 of 66 digits", fileOf(`"client_id":"c1","secret_sha256":"` + sha256Hex("x") + `00","redirect_uris":["https://rp.example.com/cb"]`), "needs secret_sha256: 64 hex digits"},
 		{"secret_sha256 is the secret itself", fileOf(`"client_id":"c1","secret_sha256":"hunter2-the-plain-secret","redirect_uris":["https://rp.example.com/cb"]`), "needs secret_sha256"},
 		{"public with a secret_sha256", fileOf(`"client_id":"c1","public":true,` + okSecret + `,"redirect_uris":["https://rp.example.com/cb"]`), `client "c1" is public and has a secret_sha256`},
-		{"public not a boolean", fileOf(ok + `,"public":"yes"`), "not a clients file"},
+		{"public not a boolean", fileOf(ok + `,"public":"yes"`), "client 1: public: "},
 		{"id_token_alg without a key", fileOf(ok + `,"id_token_alg":"EdDSA"`), `client "c1": id_token_alg "EdDSA" has no key in TOKEN_KEY_FILE (it has RS256, ES256)`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -213,11 +213,6 @@ func TestParseClientsNotJSON(t *testing.T) {
 			t.Parallel()
 			file := good + tail
 			if clients, err := ParseClients([]byte(file), []string{"RS256"}); err == nil {
-				if strings.Trim(tail, " ]}") == "" {
-					// ParseClients asks dec.More(), which is false before a
-					// closing bracket: the tail is never looked at.
-					knownBug(t, "ParseClients accepts a clients file followed by } or ]")
-				}
 				t.Errorf("ParseClients(%s) = %d clients, nil; want an error: not one JSON object", file, len(clients))
 			}
 		})
@@ -243,7 +238,6 @@ func TestParseClientsMemberNames(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			if clients, err := ParseClients([]byte(tt.file), []string{"RS256"}); err == nil {
-				knownBug(t, "ParseClients (encoding/json) matches member names in any case and takes the last of a member given twice")
 				t.Errorf("ParseClients(%s) = %+v, nil; want an error", tt.file, clients)
 			}
 		})
