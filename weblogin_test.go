@@ -1184,6 +1184,13 @@ func TestWebLoginDiscovery(t *testing.T) {
 		t.Errorf("id_token_signing_alg_values_supported = %v, want [RS256 ES256]", algs)
 	}
 	claims, _ := a.body["claims_supported"].([]any)
+	seen := map[any]bool{}
+	for _, c := range claims {
+		if seen[c] {
+			t.Errorf("claims_supported = %v names %v twice", claims, c)
+		}
+		seen[c] = true
+	}
 	for _, c := range []string{"sub", "iss", "aud", "openid", "appid", "auth_time", "nonce"} {
 		if !containsAny(claims, c) {
 			t.Errorf("claims_supported = %v, lacks %s", claims, c)
