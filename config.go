@@ -48,7 +48,6 @@ type Config struct {
 	baseURL                       string
 	clientsFile                   string
 	web, oa                       webApp
-	issuerGiven                   bool
 
 	// Actions: do this and exit.
 	Healthcheck bool   // -healthcheck: probe a running instance
@@ -60,7 +59,6 @@ type Config struct {
 	Apps           []wechat.App  // the mini-programs, with their secrets; in mock mode, fake ones
 	Clients        []oidc.Client // the relying parties: the web login is on when there are any
 	WebApp, OAApp  wechat.App    // the website app and the official account; ID "" when not set
-	GenerateRSA    bool          // mock mode's web login: make an RSA key at start
 	MockKey        bool          // mock mode signs with the public development key
 	BaseURL        string        // WeChat API base, without a trailing slash; "" in mock mode
 	TokenKeys      []*token.Key  // the key file's keys, then TOKEN_SECRET's: the first signs
@@ -228,11 +226,15 @@ func loadConfig(args []string, getenv func(string) string, usage io.Writer) (Con
 	if fs.NArg() > 0 {
 		return Config{}, &configError{problem: fmt.Sprintf("unexpected argument %q (see wxlogin -h)", fs.Arg(0))}
 	}
-	if c.Version || c.GenKey {
-		return c, nil // they need no other setting
-	}
-	if c.GenKeyAlg != token.ES256 {
+	algGiven := false
+	fs.Visit(func(f *flag.Flag) { algGiven = algGiven || f.Name == "alg" })
+	switch {
+	case algGiven && !c.GenKey:
 		return Config{}, &configError{"-alg", "only with -genkey"}
+	case c.GenKey && !slices.Contains([]string{token.ES256, token.EdDSA, token.RS256}, c.GenKeyAlg):
+		return Config{}, &configError{"-alg", fmt.Sprintf("%q is not ES256, EdDSA or RS256", c.GenKeyAlg)}
+	case c.Version || c.GenKey:
+		return c, nil // they need no other setting
 	}
 
 	n := names{}

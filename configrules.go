@@ -234,6 +234,9 @@ func (c *Config) tokenKeys(n names) error {
 	if c.webLogin() && c.Mock {
 		if !n["TOKEN_ISSUER"].given {
 			_, port, _ := net.SplitHostPort(c.Addr)
+			if port == "0" {
+				return &configError{n.of("ADDR"), "mock mode's web login names its issuer http://localhost:PORT after ADDR's port: give a port other than 0, or set TOKEN_ISSUER"}
+			}
 			c.TokenIssuer = "http://localhost:" + port
 		}
 		if len(c.KeyFile) == 0 {

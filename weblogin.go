@@ -44,8 +44,8 @@ func (s *server) handleAuthorize() http.Handler {
 // MAX_INFLIGHT, then the exchange of WeChat's code.
 func (s *server) handleCallback() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			s.m.web("callback", writeError(w, methodNotAllowed("GET, HEAD")))
+		if r.Method != http.MethodGet { // a HEAD would spend WeChat's code
+			s.m.web("callback", writeError(w, methodNotAllowed(http.MethodGet)))
 			return
 		}
 		cookie := ""
@@ -150,15 +150,17 @@ func (s *server) handleToken() http.Handler {
 			fail(&oidc.TokenError{Status: http.StatusBadRequest, Code: "invalid_request", Description: err.Error()})
 			return
 		}
-		grant, terr := s.web.TokenRequest(form, r.Header.Get("Authorization"))
-		if terr != nil {
-			fail(terr)
-			return
-		}
+		// The limit comes before client authentication, so that a client
+		// secret cannot be guessed faster than RATE_LIMIT allows.
 		if err := s.limitClient(r); err != nil {
 			ae := clientError(err)
 			w.Header().Set("Retry-After", ae.retryAfter)
 			fail(&oidc.TokenError{Status: ae.status, Code: ae.code, Description: ae.message})
+			return
+		}
+		grant, terr := s.web.TokenRequest(form, r.Header.Get("Authorization"))
+		if terr != nil {
+			fail(terr)
 			return
 		}
 		resp, terr := s.web.Redeem(grant)
@@ -217,7 +219,7 @@ func (s *server) handleUserInfo() http.Handler {
 				return
 			}
 		}
-		s.logError(w, err)
+		s.logError(w, &webError{result: "invalid_token", err: err})
 		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
 		writeOAuthError(w, http.StatusUnauthorized, "invalid_token", "send an access token from /token as Authorization: Bearer")
 		s.m.web("userinfo", "invalid_token")

@@ -22,7 +22,14 @@ type TokenError struct {
 	Err         error // detail for the log
 }
 
-func (e *TokenError) Error() string { return e.Code + ": " + e.Description }
+func (e *TokenError) Error() string {
+	if e.Err != nil {
+		return e.Code + ": " + e.Err.Error()
+	}
+	return e.Code + ": " + e.Description
+}
+
+func (e *TokenError) Unwrap() error { return e.Err }
 
 func tokenError(status int, code, description string) *TokenError {
 	return &TokenError{Status: status, Code: code, Description: description}
