@@ -10,6 +10,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"wxlogin/internal/token"
@@ -226,20 +227,38 @@ func prefixes(p *[]netip.Prefix) func(string) error {
 }
 
 // keyFile reads TOKEN_KEY_FILE: a PEM file of one or more private keys.
-func keyFile(keys *[]*token.Key) func(string) error {
-	return func(path string) error {
-		if path == "" {
+func keyFile(keys *[]*token.Key, path *string) func(string) error {
+	return func(p string) error {
+		if *path = p; p == "" {
 			return nil
 		}
-		data, err := os.ReadFile(path)
+		data, err := os.ReadFile(p)
 		if err != nil {
 			return err // a *PathError: the path and the reason
 		}
 		if *keys, err = token.ParseKeys(data); err != nil {
-			return fmt.Errorf("%s: %v", path, err)
+			return fmt.Errorf("%s: %v", p, err)
 		}
 		return nil
 	}
+}
+
+// looseMode says how a secret file is open to others than this process's
+// user and group, or "" when it is not: such a file is one more way for a
+// key to leak, and a restart will not notice.
+func looseMode(path string) string {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return ""
+	}
+	mode := fi.Mode().Perm()
+	switch st, ok := fi.Sys().(*syscall.Stat_t); {
+	case mode&0o004 != 0:
+		return fmt.Sprintf("readable by every user of the machine (mode %04o)", mode)
+	case mode&0o040 != 0 && ok && int(st.Gid) != os.Getegid():
+		return fmt.Sprintf("readable by group %d, which this process is not in (mode %04o)", st.Gid, mode)
+	}
+	return ""
 }
 
 // secretFrom returns a secret given directly (value, from the variable
