@@ -562,7 +562,7 @@ func TestKubernetesManifest(t *testing.T) {
 	if tls, _ := get(ingress, "spec", "tls").([]any); len(tls) == 0 {
 		t.Errorf("the manifest has no Ingress with TLS: mini-programs reach only HTTPS 服务器域名")
 	}
-	if strings.Contains(text, "--from-literal") {
+	if strings.Contains(text, "--from-literal=") {
 		t.Errorf("the manifest creates a Secret --from-literal: the AppSecret would stay in the shell's history")
 	}
 }
