@@ -71,12 +71,16 @@ func unparsedHop(hop string) netip.Addr {
 // address, or the /64 of an IPv6 one — a single user or network holds a
 // whole /64 and picks any address in it.
 func limitKey(a netip.Addr) netip.Addr {
-	if a.Is6() {
+	if a.Is6() && !unparsedPrefix.Contains(a) { // a hop's text is one client of its own
 		p, _ := a.Prefix(64)
 		return p.Addr()
 	}
 	return a
 }
+
+// unparsedPrefix holds the addresses that stand for hops that are not
+// addresses (unparsedHop).
+var unparsedPrefix = netip.MustParsePrefix("100::/64")
 
 func inPrefixes(a netip.Addr, ps []netip.Prefix) bool {
 	for _, p := range ps {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
@@ -53,9 +54,12 @@ func (c *Config) join(n names) error {
 
 // warnLooseModes warns of each secret file that others can read.
 func (c *Config) warnLooseModes(n names) {
-	files := map[string]string{
-		"WX_SECRET_FILE": c.secretFile, "TOKEN_SECRET_FILE": c.tokenSecretFile, "TOKEN_KEY_FILE": c.keyFile,
-		"TLS_KEY_FILE": c.TLSKey, "WX_WEB_SECRET_FILE": c.web.secretFile, "WX_OA_SECRET_FILE": c.oa.secretFile,
+	files := map[string]string{"TLS_KEY_FILE": c.TLSKey}
+	if !c.Mock { // mock mode reads no other secret
+		maps.Copy(files, map[string]string{
+			"WX_SECRET_FILE": c.secretFile, "TOKEN_SECRET_FILE": c.tokenSecretFile, "TOKEN_KEY_FILE": c.keyFile,
+			"WX_WEB_SECRET_FILE": c.web.secretFile, "WX_OA_SECRET_FILE": c.oa.secretFile,
+		})
 	}
 	if c.secretDir != "" && !c.Mock {
 		for _, a := range c.wechatApps() {

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -255,10 +256,20 @@ func looseMode(path string) string {
 	switch st, ok := fi.Sys().(*syscall.Stat_t); {
 	case mode&0o004 != 0:
 		return fmt.Sprintf("readable by every user of the machine (mode %04o)", mode)
-	case mode&0o040 != 0 && ok && int(st.Gid) != os.Getegid():
+	case mode&0o040 != 0 && ok && !inGroup(int(st.Gid)):
 		return fmt.Sprintf("readable by group %d, which this process is not in (mode %04o)", st.Gid, mode)
 	}
 	return ""
+}
+
+// inGroup reports whether this process is in group gid (its own group, or
+// a supplementary one: Kubernetes' fsGroup).
+func inGroup(gid int) bool {
+	if gid == os.Getegid() {
+		return true
+	}
+	groups, _ := os.Getgroups()
+	return slices.Contains(groups, gid)
 }
 
 // secretFrom returns a secret given directly (value, from the variable

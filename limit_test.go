@@ -460,6 +460,7 @@ func TestRateLimitClientKeys(t *testing.T) {
 	expect("ip:port", []int{200, 200, 200, 429}, "198.51.100.7:4711", "198.51.100.7:4712", "198.51.100.7", "198.51.100.7:1")
 	expect("[v6]:port", []int{200, 200, 200, 429}, "[2001:db8:9::1]:443", "[2001:db8:9::2]:443", "2001:db8:9::3", "[2001:db8:9::1]:80")
 	expect("a hop that is not an address", []int{200, 200, 200, 429}, "unknown", "unknown", " unknown", "unknown")
+	expect("another text, another client", []int{200, 200, 200, 429}, "_hidden", "_hidden", "_hidden", "_hidden")
 
 	if got := len(s.wechat.CallsTo(wechat.Code2SessionPath)); got != ok {
 		t.Errorf("WeChat received %d logins, want the %d that were allowed", got, ok)
