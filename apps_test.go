@@ -1,11 +1,15 @@
 package main
 
 import (
+	"encoding/json"
+	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"wxlogin/internal/token"
 	"wxlogin/internal/wechat"
@@ -182,5 +186,135 @@ func TestSeveralApps(t *testing.T) {
 	}
 	if m := string(s.metrics.appendText(nil, 0)); strings.Contains(m, "wx1111111111111111") {
 		t.Errorf("an unconfigured AppID became a metric label")
+	}
+}
+
+// TestMockAnyApp: mock mode without WX_APPID serves whatever well-formed
+// AppID a request names — in the body, in X-WX-APPID, in WeChat's Referer —
+// so a mini-program with its real AppID logs in unchanged: the token's aud
+// is that AppID, /session accepts it and answers it, /phonenumber works
+// for it. A request naming none is for wxmock; a malformed one is refused
+// without being echoed.
+func TestMockAnyApp(t *testing.T) {
+	t.Parallel()
+	in := startRun(t, map[string]string{"WX_MOCK": "1"})
+	const realShaped = "wx00000000000000d4" // configured nowhere
+	dev := token.New(token.Options{Keys: []*token.Key{token.MockKey()}, TTL: time.Hour, Issuer: defaultIssuer})
+	tests := []struct {
+		name, appid, header, referer string
+		want                         string // the AppID served
+	}{
+		{"body", realShaped, "", "", realShaped},
+		{"X-WX-APPID", "", realShaped, "", realShaped},
+		{"Referer", "", "", referer(realShaped), realShaped},
+		{"a mock-shaped AppID", "my-shop_1", "", "", "my-shop_1"},
+		{"none", "", "", "", mockAppID},
+		{"a Referer of another shape names none", "", "", "https://servicewechat.com/touristappid/devtools/page-frame.html", mockAppID},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code := fmt.Sprintf("any%d", i)
+			body, _ := json.Marshal(map[string]string{"code": code, "appid": tt.appid})
+			req, _ := http.NewRequest("POST", in.url+"/openid", strings.NewReader(string(body)))
+			req.Header.Set("Content-Type", "application/json")
+			if tt.header != "" {
+				req.Header.Set("X-WX-APPID", tt.header)
+			}
+			if tt.referer != "" {
+				req.Header.Set("Referer", tt.referer)
+			}
+			a := do(t, req)
+			if a.status != 200 || a.str("openid") != wechat.MockOpenID(tt.want, code) {
+				t.Fatalf("mock login naming %s = %d %s, want 200 with the fake's openid for %s", tt.want, a.status, a.raw, tt.want)
+			}
+			c, err := dev.Verify(a.str("token"))
+			if err != nil || !reflect.DeepEqual(c.Audience, token.Audience{tt.want}) {
+				t.Errorf("mock token: aud %v, %v; want [%s]", c.Audience, err, tt.want)
+			}
+			sess := do(t, bearerRequest("GET", in.url+"/session", a.str("token")))
+			if sess.status != 200 || sess.str("appid") != tt.want || sess.header.Get("X-Appid") != tt.want || sess.str("openid") != a.str("openid") {
+				t.Errorf("GET /session = %d %s (X-Appid %q), want 200 for %s", sess.status, sess.raw, sess.header.Get("X-Appid"), tt.want)
+			}
+			phoneCode := "p" + code
+			preq := bearerRequest("POST", in.url+"/phonenumber", a.str("token"))
+			preq.Body = io.NopCloser(strings.NewReader(`{"code":"` + phoneCode + `"}`))
+			preq.Header.Set("Content-Type", "application/json")
+			p := do(t, preq)
+			if p.status != 200 || p.str("openid") != a.str("openid") || p.str("pure_phone_number") != wechat.MockPhone(phoneCode) {
+				t.Errorf("POST /phonenumber = %d %s, want 200 with the fake's number for %s", p.status, p.raw, tt.want)
+			}
+			if c, err := dev.Verify(p.str("token")); err != nil || !reflect.DeepEqual(c.Audience, token.Audience{tt.want}) {
+				t.Errorf("phone token: aud %v, %v; want [%s]", c.Audience, err, tt.want)
+			}
+		})
+	}
+	// Malformed: refused, and not echoed.
+	for _, bad := range []string{"bad id<b>", strings.Repeat("a", 33), "wx.0123"} {
+		body, _ := json.Marshal(map[string]string{"code": "abc", "appid": bad})
+		a := postAt(t, in.url, "application/json", string(body))
+		wantError(t, a, 400, "unknown_app")
+		if m := a.str("message"); strings.Contains(m, bad) || !strings.Contains(m, "not well-formed") {
+			t.Errorf("login naming %q: message %q, want it to say the AppID is not well-formed, without echoing it", bad, m)
+		}
+	}
+	// An AppID a client picks never becomes a metric label.
+	resp, err := http.Get(in.url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if strings.Contains(string(m), realShaped) || strings.Contains(string(m), "my-shop_1") {
+		t.Errorf("/metrics has a label of an AppID a request named")
+	}
+}
+
+// TestUnknownAppNamed: with WX_APPID set, in real and in mock mode, an
+// AppID that is not configured is 400 unknown_app whose message names the
+// AppID sent, wherever it was sent; a malformed one is not echoed.
+func TestUnknownAppNamed(t *testing.T) {
+	t.Parallel()
+	s := newTestService(t)
+	mock := startRun(t, map[string]string{"WX_MOCK": "1", "WX_APPID": "wxmine"})
+	const other = "wx1111111111111111"
+	tests := []struct {
+		name                 string
+		appid, header, refer string
+		want                 string // in the message; "" for not well-formed
+	}{
+		{"body", other, "", "", other},
+		{"X-WX-APPID", "", "wx2222222222222222", "", "wx2222222222222222"},
+		{"Referer", "", "", referer("wx3333333333333333"), "wx3333333333333333"},
+		{"mock-shaped", "my-shop", "", "", "my-shop"},
+		{"malformed body", "bad id<b>", "", "", ""},
+		{"malformed header", "", "wx-" + strings.Repeat("0", 40), "", ""},
+	}
+	for _, base := range []struct{ name, url string }{{"real", s.URL}, {"mock with WX_APPID", mock.url}} {
+		for _, tt := range tests {
+			req, _ := http.NewRequest("POST", base.url+"/openid", strings.NewReader(`{"code":"abc","appid":"`+tt.appid+`"}`))
+			if tt.header != "" {
+				req.Header.Set("X-WX-APPID", tt.header)
+			}
+			if tt.refer != "" {
+				req.Header.Set("Referer", tt.refer)
+			}
+			a := do(t, req)
+			wantError(t, a, 400, "unknown_app")
+			msg := a.str("message")
+			switch {
+			case tt.want != "" && !strings.Contains(msg, "AppID "+tt.want+" is not configured"):
+				t.Errorf("%s, %s: message %q, want it to name %s", base.name, tt.name, msg, tt.want)
+			case tt.want == "" && (!strings.Contains(msg, "not well-formed") || strings.Contains(msg, "<b>") || strings.Contains(msg, "0000000000")):
+				t.Errorf("%s, %s: message %q, want \"not well-formed\" without the AppID", base.name, tt.name, msg)
+			}
+		}
+	}
+	if n := len(s.wechat.Calls()); n != 0 {
+		t.Errorf("WeChat received %d calls for AppIDs that are not configured, want 0", n)
+	}
+	// The configured one still works in mock mode.
+	a := postAt(t, mock.url, "application/json", `{"code":"abc","appid":"wxmine"}`)
+	if a.status != 200 || a.str("openid") != wechat.MockOpenID("wxmine", "abc") {
+		t.Errorf("mock login for its WX_APPID = %d %s, want 200", a.status, a.raw)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"time"
 
 	"wxlogin/internal/jsonpick"
 )
@@ -14,7 +15,18 @@ import (
 const (
 	maxBodyBytes = 4 << 10
 	maxCodeLen   = 128
+	// bodyTimeout bounds the wait for a body on an HTTP/2 stream: the
+	// server's ReadTimeout covers the whole request, and one connection
+	// carries many streams.
+	bodyTimeout = 5 * time.Second
 )
+
+// limitBodyWait gives an HTTP/2 request's body bodyTimeout to arrive.
+func limitBodyWait(w http.ResponseWriter, r *http.Request) {
+	if r.ProtoMajor == 2 {
+		http.NewResponseController(w).SetReadDeadline(time.Now().Add(bodyTimeout))
+	}
+}
 
 // codeRequest is the body of POST /openid and POST /phonenumber.
 type codeRequest struct {
@@ -47,6 +59,7 @@ func decodeCode(w http.ResponseWriter, r *http.Request) (codeRequest, error) {
 	if r.ContentLength > maxBodyBytes {
 		return codeRequest{}, errTooLarge
 	}
+	limitBodyWait(w, r)
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
 	if err != nil {
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {

@@ -534,4 +534,35 @@ func TestKubernetesManifest(t *testing.T) {
 	if _, err := loadConfig(nil, envOf(env), io.Discard); err != nil {
 		t.Errorf("the manifest's settings do not load: %v", err)
 	}
+
+	// Behind the Ingress, RATE_LIMIT must see clients, not the Ingress.
+	if env["TRUSTED_PROXIES"] == "" {
+		t.Errorf("the manifest sets no TRUSTED_PROXIES: RATE_LIMIT would count the Ingress's pods, not clients")
+	}
+	if image, _ := get(c, "image").(string); strings.HasSuffix(image, ":latest") || !strings.Contains(image, ":") {
+		t.Errorf("image %q: use a fixed tag, never :latest (a rollout could run two versions)", image)
+	}
+	// The Secrets' files are readable by the pod's group alone.
+	if get(pod, "securityContext", "fsGroup") != 65532.0 {
+		t.Errorf("pod securityContext has no fsGroup 65532: the Secrets' files (defaultMode 0400) would not be readable")
+	}
+	volumes, _ := get(pod, "volumes").([]any)
+	for _, v := range volumes {
+		if s := get(v, "secret"); s != nil && get(s, "defaultMode") != 256.0 { // 0400
+			t.Errorf("volume %v: a Secret mounted with defaultMode %v, want 0400", get(v, "name"), get(s, "defaultMode"))
+		}
+	}
+	// Mini-programs call HTTPS only: an Ingress terminates TLS.
+	var ingress map[string]any
+	for _, d := range docs {
+		if d["kind"] == "Ingress" {
+			ingress = d
+		}
+	}
+	if tls, _ := get(ingress, "spec", "tls").([]any); len(tls) == 0 {
+		t.Errorf("the manifest has no Ingress with TLS: mini-programs reach only HTTPS 服务器域名")
+	}
+	if strings.Contains(text, "--from-literal=") {
+		t.Errorf("the manifest creates a Secret --from-literal: the AppSecret would stay in the shell's history")
+	}
 }

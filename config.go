@@ -47,6 +47,7 @@ type Config struct {
 	port                          string
 	baseURL                       string
 	clientsFile                   string
+	keyFile                       string // TOKEN_KEY_FILE's path
 	web, oa                       webApp
 
 	// Actions: do this and exit.
@@ -60,6 +61,7 @@ type Config struct {
 	Clients        []oidc.Client // the relying parties: the web login is on when there are any
 	WebApp, OAApp  wechat.App    // the website app and the official account; ID "" when not set
 	MockKey        bool          // mock mode signs with the public development key
+	AnyApp         bool          // mock mode without WX_APPID: any well-formed AppID a request names is served
 	BaseURL        string        // WeChat API base, without a trailing slash; "" in mock mode
 	TokenKeys      []*token.Key  // the key file's keys, then TOKEN_SECRET's: the first signs
 	TLSCertificate *tls.Certificate
@@ -133,8 +135,8 @@ func settings(c *Config) []setting {
 		{env: "TOKEN_SECRET", usage: "HMAC key(s) for HS256 login tokens, comma-separated, each >= 32 bytes", parse: text(&c.tokenSecret)},
 		{env: "TOKEN_SECRET_FILE", flag: "token-secret-file", usage: "the same, from a file", parse: text(&c.tokenSecretFile)},
 		{env: "TOKEN_TTL", flag: "token-ttl", def: "2h", usage: "lifetime of a login token", parse: duration(&c.TokenTTL, time.Second)},
-		{env: "TOKEN_KEY_FILE", flag: "token-key-file", usage: "PEM private key(s), P-256 or Ed25519, for ES256/EdDSA tokens and the JWKS (wxlogin -genkey makes one)", parse: keyFile(&c.KeyFile)},
-		{env: "TOKEN_ISSUER", flag: "token-issuer", def: defaultIssuer, usage: "iss of the tokens; an https:// URL also serves OpenID discovery", parse: issuer(&c.TokenIssuer)},
+		{env: "TOKEN_KEY_FILE", flag: "token-key-file", usage: "PEM private key(s), P-256, Ed25519 or RSA, for ES256/EdDSA/RS256 tokens and the JWKS (wxlogin -genkey makes one)", parse: keyFile(&c.KeyFile, &c.keyFile)},
+		{env: "TOKEN_ISSUER", flag: "token-issuer", def: defaultIssuer, usage: "iss of the tokens; an https:// (or http://) URL also serves OpenID discovery", parse: issuer(&c.TokenIssuer)},
 		{env: "PHONE_LIMIT", flag: "phone-limit", def: "10/1h", usage: "phone-number requests per user, N/duration; 0 = off", parse: rateSetting(&c.PhoneLimit)},
 		{env: "RATE_LIMIT", flag: "rate-limit", def: "off", usage: "logins and phone requests per client address, N/duration", parse: rateSetting(&c.RateLimit)},
 		{env: "TRUSTED_PROXIES", flag: "trusted-proxies", usage: "CIDRs or addresses whose X-Forwarded-For is believed, comma-separated", parse: prefixes(&c.TrustedProxies)},

@@ -129,6 +129,7 @@ func TestConfigDefaults(t *testing.T) {
 		{"MaxInflight", c.MaxInflight, 512},
 		{"Mock", c.Mock, false},
 		{"MockKey", c.MockKey, false},
+		{"AnyApp", c.AnyApp, false},
 		{"TokenTTL", c.TokenTTL, 2 * time.Hour},
 		{"TokenKeys", len(c.TokenKeys), 0},
 		{"KeyFile", len(c.KeyFile), 0},
@@ -196,12 +197,13 @@ func TestConfigValues(t *testing.T) {
 		{"mock ignores secret and base URL", nil, map[string]string{"WX_MOCK": "1", "WX_SECRET": "s", "WX_API_BASE_URL": "not a url"}, func(c Config) any {
 			return []any{c.Apps[0].Secret, c.BaseURL, len(c.Warnings)}
 		}, []any{wechat.MockSecret, "", 2}},
-		{"mock with TOKEN_SECRET signs with it", nil, map[string]string{"WX_MOCK": "1", "TOKEN_SECRET": configKey1}, func(c Config) any {
-			return []any{c.MockKey, names(c.TokenKeys)}
-		}, []any{false, []string{"key1"}}},
-		{"mock with TOKEN_KEY_FILE signs with it", nil, map[string]string{"WX_MOCK": "1", "TOKEN_KEY_FILE": tokenKeyFile}, func(c Config) any {
-			return []any{c.MockKey, names(c.TokenKeys), names(c.KeyFile)}
-		}, []any{false, []string{"file1", "file2"}, []string{"file1", "file2"}}},
+		// Mock mode signs with the development key only: a real key is refused (TestConfigErrors).
+		{"mock without WX_APPID takes any AppID", nil, map[string]string{"WX_MOCK": "1"}, func(c Config) any {
+			return []any{c.AnyApp, c.appIDs()}
+		}, []any{true, []string{mockAppID}}},
+		{"mock with WX_APPID takes only those", nil, map[string]string{"WX_MOCK": "1", "WX_APPID": "wxmine,wxshop"}, func(c Config) any {
+			return []any{c.AnyApp, c.appIDs(), c.MockKey, names(c.TokenKeys)}
+		}, []any{false, []string{"wxmine", "wxshop"}, true, []string{"dev"}}},
 		{"token keys trimmed, in order", nil, with(realEnv, "TOKEN_SECRET", " "+configKey1+" , "+configKey2), func(c Config) any {
 			return []any{names(c.TokenKeys), len(c.KeyFile), len(c.Warnings)}
 		}, []any{[]string{"key1", "key2"}, 0, 0}},
@@ -287,7 +289,15 @@ func TestConfigErrors(t *testing.T) {
 		{nil, with(realEnv, "TOKEN_SECRET", token.DevelopmentKey), "TOKEN_SECRET: key 1 "},
 		{nil, with(realEnv, "TOKEN_SECRET", repeated), "TOKEN_SECRET: key 1 "},
 		{nil, with(realEnv, "TOKEN_SECRET", configKey1+", "+token.DevelopmentKey), "TOKEN_SECRET: key 2 "},
-		{nil, map[string]string{"WX_MOCK": "1", "TOKEN_SECRET": token.DevelopmentKey}, "TOKEN_SECRET: key 1 "},
+		// Mock mode takes no real key, the public one included: its users are anyone's to mint.
+		{nil, map[string]string{"WX_MOCK": "1", "TOKEN_SECRET": token.DevelopmentKey}, "TOKEN_SECRET: mock mode"},
+		{nil, map[string]string{"WX_MOCK": "1", "TOKEN_SECRET": configKey1}, "TOKEN_SECRET: mock mode"},
+		{[]string{"-mock"}, map[string]string{"TOKEN_SECRET": configKey1 + "," + configKey2}, "TOKEN_SECRET: mock mode"},
+		{nil, map[string]string{"WX_MOCK": "1", "TOKEN_SECRET_FILE": writeFile(t, configKey2)}, "TOKEN_SECRET_FILE: mock mode"},
+		{[]string{"-token-secret-file", writeFile(t, configKey2)}, map[string]string{"WX_MOCK": "1"}, "-token-secret-file: mock mode"},
+		{nil, map[string]string{"WX_MOCK": "1", "TOKEN_KEY_FILE": writeKeyFile(t, pemOf(t, false, newP256(t)))}, "TOKEN_KEY_FILE: mock mode"},
+		{[]string{"-mock", "-token-key-file", writeKeyFile(t, pemOf(t, false, newP256(t)))}, nil, "-token-key-file: mock mode"},
+		{nil, map[string]string{"WX_MOCK": "1", "WX_APPID": "wxmine", "TOKEN_KEY_FILE": writeKeyFile(t, pemOf(t, false, newEd25519(t)))}, "TOKEN_KEY_FILE: mock mode"},
 		{nil, with(realEnv, "TOKEN_SECRET_FILE", writeFile(t, token.DevelopmentKey+"\n")), "TOKEN_SECRET_FILE: key 1 "},
 		{[]string{"-token-secret-file", writeFile(t, repeated)}, realEnv, "-token-secret-file: key 1 "},
 		{nil, with(realEnv, "TOKEN_SECRET_FILE", writeFile(t, short)), "TOKEN_SECRET_FILE: key 1 "},
@@ -593,5 +603,110 @@ func TestSecretDir(t *testing.T) {
 	c, err = loadConfig(nil, envOf(map[string]string{"WX_MOCK": "1", "WX_APPID": "wxmock,wxshop"}), io.Discard)
 	if want := []wechat.App{{ID: "wxmock", Secret: wechat.MockSecret}, {ID: "wxshop", Secret: wechat.MockSecret}}; err != nil || !slices.Equal(c.Apps, want) {
 		t.Errorf("loadConfig(mock with two apps) = %v, %v; want %v", c.Apps, err, want)
+	}
+}
+
+// TestLooseSecretFiles: a secret file that other users can read (mode
+// 0644), or a group this process is not in, loads with a warning naming
+// the setting and the path, never the content; 0600, and 0640 with this
+// process's own group, warn of nothing.
+func TestLooseSecretFiles(t *testing.T) {
+	t.Parallel()
+	const (
+		wxSecret  = "WxSecretContent-7f3a"
+		shopApp   = "wx00000000000000a1"
+		shopDirSc = "ShopDirSecret-91bd"
+	)
+	// A group this process is not in: only root can give a file one.
+	otherGID := -1
+	if os.Geteuid() == 0 {
+		otherGID = os.Getegid() + 4242
+	}
+	type secretFile struct {
+		setting string // as the warning names it
+		path    string // the file whose mode the row sets
+		args    []string
+		env     map[string]string
+		content string
+	}
+	files := func(t *testing.T) []secretFile {
+		certFile, tlsKey := writeCert(t, t.TempDir(), 1)
+		keyPEM := pemOf(t, false, newP256(t))
+		wx, tokSecret, tokKey := writeFile(t, wxSecret), writeFile(t, configKey1), writeKeyFile(t, keyPEM)
+		dir := kubeSecretDir(t, map[string]string{shopApp: shopDirSc})
+		flagged := writeFile(t, wxSecret)
+		return []secretFile{
+			{"WX_SECRET_FILE", wx, nil, map[string]string{"WX_APPID": realAppID, "WX_SECRET_FILE": wx}, wxSecret},
+			{"-secret-file", flagged, []string{"-secret-file", flagged}, map[string]string{"WX_APPID": realAppID}, wxSecret},
+			{"TOKEN_SECRET_FILE", tokSecret, nil, with(realEnv, "TOKEN_SECRET_FILE", tokSecret), configKey1},
+			{"TOKEN_KEY_FILE", tokKey, nil, with(realEnv, "TOKEN_KEY_FILE", tokKey), "PRIVATE KEY"},
+			{"TLS_KEY_FILE", tlsKey, nil, with(realEnv, "TLS_CERT_FILE", certFile, "TLS_KEY_FILE", tlsKey), "PRIVATE KEY"},
+			{"WX_SECRET_DIR (" + shopApp + ")", filepath.Join(dir, shopApp), nil, map[string]string{"WX_APPID": shopApp, "WX_SECRET_DIR": dir}, shopDirSc},
+		}
+	}
+	for _, mode := range []struct {
+		name string
+		perm os.FileMode
+		gid  int    // -1: the file's group as created (this process's)
+		want string // in the warning; "" for no warning
+	}{
+		{"0644", 0o644, -1, "readable by every user of the machine (mode 0644)"},
+		{"0604", 0o604, -1, "readable by every user of the machine (mode 0604)"},
+		{"0600", 0o600, -1, ""},
+		{"0400", 0o400, -1, ""},
+		{"0640 own group", 0o640, -1, ""},
+		{"0640 another group", 0o640, otherGID, fmt.Sprintf("readable by group %d, which this process is not in (mode 0640)", otherGID)},
+	} {
+		t.Run(mode.name, func(t *testing.T) {
+			t.Parallel()
+			if strings.Contains(mode.want, "group") && otherGID == -1 {
+				t.Skip("only root can give a file a group it is not in")
+			}
+			for _, f := range files(t) {
+				if err := os.Chmod(f.path, mode.perm); err != nil {
+					t.Fatal(err)
+				}
+				if mode.gid != -1 {
+					if err := os.Chown(f.path, -1, mode.gid); err != nil {
+						t.Fatal(err)
+					}
+				}
+				c, err := loadConfig(f.args, envOf(f.env), io.Discard)
+				if err != nil {
+					t.Fatalf("%s at %s: loadConfig = %v", f.setting, mode.name, err)
+				}
+				var about []string
+				for _, w := range c.Warnings {
+					if strings.Contains(w, f.path) {
+						about = append(about, w)
+					}
+					if strings.Contains(w, f.content) {
+						t.Errorf("%s at %s: warning %q shows the file's content", f.setting, mode.name, w)
+					}
+				}
+				switch {
+				case mode.want == "" && len(about) != 0:
+					t.Errorf("%s at %s: warnings %q, want none about %s", f.setting, mode.name, about, f.path)
+				case mode.want != "" && (len(about) != 1 || !strings.HasPrefix(about[0], f.setting+": "+f.path+" is "+mode.want)):
+					t.Errorf("%s at %s: warnings %q, want one starting %q", f.setting, mode.name, about, f.setting+": "+f.path+" is "+mode.want)
+				}
+			}
+		})
+	}
+	// The warning reaches the log at WARN when the service starts.
+	_, wx := newFake(t, testApps)
+	loose := writeFile(t, testSecret)
+	if err := os.Chmod(loose, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	in := startRun(t, map[string]string{"WX_APPID": testAppID, "WX_SECRET_FILE": loose, "WX_API_BASE_URL": wx.URL})
+	found := false
+	for _, l := range in.logs.lines(t) {
+		if msg, _ := l["msg"].(string); strings.HasPrefix(msg, "WX_SECRET_FILE: "+loose) && l["level"] == "WARN" {
+			found = true
+		}
+	}
+	if !found || strings.Contains(in.logs.String(), testSecret) {
+		t.Errorf("the log has no WARN about %s at mode 0644 (or shows the secret):\n%s", loose, in.logs)
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
@@ -44,7 +45,42 @@ func (c *Config) join(n names) error {
 	if err := c.tokenKeys(n); err != nil {
 		return err
 	}
-	return c.clients(n)
+	if err := c.clients(n); err != nil {
+		return err
+	}
+	c.warnLooseModes(n)
+	return nil
+}
+
+// warnLooseModes warns of each secret file that others can read.
+func (c *Config) warnLooseModes(n names) {
+	files := map[string]string{"TLS_KEY_FILE": c.TLSKey}
+	if !c.Mock { // mock mode reads no other secret
+		maps.Copy(files, map[string]string{
+			"WX_SECRET_FILE": c.secretFile, "TOKEN_SECRET_FILE": c.tokenSecretFile, "TOKEN_KEY_FILE": c.keyFile,
+			"WX_WEB_SECRET_FILE": c.web.secretFile, "WX_OA_SECRET_FILE": c.oa.secretFile,
+		})
+	}
+	if c.secretDir != "" && !c.Mock {
+		for _, a := range c.wechatApps() {
+			files["WX_SECRET_DIR ("+a.ID+")"] = filepath.Join(c.secretDir, a.ID)
+		}
+	}
+	var names []string
+	for name := range files {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		if files[name] == "" {
+			continue
+		}
+		if loose := looseMode(files[name]); loose != "" {
+			setting, _, _ := strings.Cut(name, " ")
+			c.Warnings = append(c.Warnings, fmt.Sprintf("%s: %s is %s: make it readable by this user only (chmod 600, or defaultMode 0400 for a Kubernetes Secret)",
+				strings.Replace(name, setting, n.of(setting), 1), files[name], loose))
+		}
+	}
 }
 
 // webLogin reports whether the OpenID Connect provider is on.
@@ -66,7 +102,9 @@ func (c *Config) apps(n names) error {
 	if c.Mock {
 		ids := c.AppIDs
 		if len(ids) == 0 {
-			ids = []string{mockAppID}
+			// A mini-program with its real AppID in project.config.json
+			// logs in against -mock unchanged.
+			ids, c.AnyApp = []string{mockAppID}, true
 		}
 		for _, id := range ids {
 			c.Apps = append(c.Apps, wechat.App{ID: id, Secret: wechat.MockSecret})
@@ -227,6 +265,16 @@ func orDefault(v, def string) string {
 // The web login needs a URL issuer and public keys: mock mode makes both
 // up when they are not given.
 func (c *Config) tokenKeys(n names) error {
+	if c.Mock {
+		// Its users are a function of the code: anyone can mint any of
+		// them. Signed with a real key, they would be valid wherever that
+		// key is trusted.
+		for _, env := range []string{"TOKEN_SECRET", "TOKEN_SECRET_FILE", "TOKEN_KEY_FILE"} {
+			if n[env].given {
+				return &configError{n.of(env), "mock mode signs with keys of its own, never a real one: its users are fake, and a token of theirs must not be accepted anywhere else; unset it, or leave mock mode"}
+			}
+		}
+	}
 	keys, from, err := secretFrom(c.tokenSecret, c.tokenSecretFile, "TOKEN_SECRET", n.of("TOKEN_SECRET_FILE"))
 	if err != nil {
 		return err
@@ -239,16 +287,14 @@ func (c *Config) tokenKeys(n names) error {
 			}
 			c.TokenIssuer = "http://localhost:" + port
 		}
-		if len(c.KeyFile) == 0 {
-			pem, err := token.GenerateKey(token.RS256)
-			if err == nil {
-				c.KeyFile, err = token.ParseKeys(pem)
-			}
-			if err != nil {
-				return fmt.Errorf("mock mode: making an RSA key: %w", err)
-			}
-			c.Warnings = append(c.Warnings, "mock mode: the web login's tokens are signed with an RSA key made at start; clients that cache the JWKS must fetch it again after a restart")
+		pem, err := token.GenerateKey(token.RS256)
+		if err == nil {
+			c.KeyFile, err = token.ParseKeys(pem)
 		}
+		if err != nil {
+			return fmt.Errorf("mock mode: making an RSA key: %w", err)
+		}
+		c.Warnings = append(c.Warnings, "mock mode: the web login's tokens are signed with an RSA key made at start; clients that cache the JWKS must fetch it again after a restart")
 	}
 	if c.webLogin() {
 		switch {

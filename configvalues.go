@@ -8,8 +8,10 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"wxlogin/internal/token"
@@ -226,20 +228,48 @@ func prefixes(p *[]netip.Prefix) func(string) error {
 }
 
 // keyFile reads TOKEN_KEY_FILE: a PEM file of one or more private keys.
-func keyFile(keys *[]*token.Key) func(string) error {
-	return func(path string) error {
-		if path == "" {
+func keyFile(keys *[]*token.Key, path *string) func(string) error {
+	return func(p string) error {
+		if *path = p; p == "" {
 			return nil
 		}
-		data, err := os.ReadFile(path)
+		data, err := os.ReadFile(p)
 		if err != nil {
 			return err // a *PathError: the path and the reason
 		}
 		if *keys, err = token.ParseKeys(data); err != nil {
-			return fmt.Errorf("%s: %v", path, err)
+			return fmt.Errorf("%s: %v", p, err)
 		}
 		return nil
 	}
+}
+
+// looseMode says how a secret file is open to others than this process's
+// user and group, or "" when it is not: such a file is one more way for a
+// key to leak, and a restart will not notice.
+func looseMode(path string) string {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return ""
+	}
+	mode := fi.Mode().Perm()
+	switch st, ok := fi.Sys().(*syscall.Stat_t); {
+	case mode&0o004 != 0:
+		return fmt.Sprintf("readable by every user of the machine (mode %04o)", mode)
+	case mode&0o040 != 0 && ok && !inGroup(int(st.Gid)):
+		return fmt.Sprintf("readable by group %d, which this process is not in (mode %04o)", st.Gid, mode)
+	}
+	return ""
+}
+
+// inGroup reports whether this process is in group gid (its own group, or
+// a supplementary one: Kubernetes' fsGroup).
+func inGroup(gid int) bool {
+	if gid == os.Getegid() {
+		return true
+	}
+	groups, _ := os.Getgroups()
+	return slices.Contains(groups, gid)
 }
 
 // secretFrom returns a secret given directly (value, from the variable

@@ -39,7 +39,6 @@ var (
 	errTooLarge  = &apiError{status: http.StatusRequestEntityTooLarge, code: "request_too_large", message: "the request body is over 4 KiB"}
 	errMediaType = &apiError{status: http.StatusUnsupportedMediaType, code: "unsupported_media_type", message: "send the code as application/json, e.g. {\"code\":\"...\"}"}
 	errNoApp     = invalidRequest(`several mini-programs are configured: send "appid" in the body (or the X-WX-APPID header)`)
-	errUnknown   = &apiError{status: http.StatusBadRequest, code: "unknown_app", message: "this AppID is not configured on the login service"}
 	errTimeout   = &apiError{status: http.StatusGatewayTimeout, code: "upstream_timeout", message: "WeChat did not answer in time"}
 	errUpstream  = &apiError{status: http.StatusBadGateway, code: "upstream_error", message: "could not get a valid answer from WeChat"}
 	errTokensOff = &apiError{status: http.StatusNotFound, code: "not_found",
@@ -54,6 +53,16 @@ var (
 	errNoToken  = &apiError{status: http.StatusUnauthorized, code: "invalid_token", message: "send the login token as Authorization: Bearer <token>", challenge: "Bearer"}
 	errBadToken = &apiError{status: http.StatusUnauthorized, code: "invalid_token", message: "the token is malformed, tampered with or expired; log in again", challenge: `Bearer error="invalid_token"`}
 )
+
+// unknownApp names the AppID a request named, which is not configured: an
+// AppID is no secret, and the caller sees at once which one is missing.
+func unknownApp(named string) *apiError {
+	what := "the AppID sent is not well-formed"
+	if wechat.IsMockAppID(named) {
+		what = "AppID " + named + " is not configured on this login service"
+	}
+	return &apiError{status: http.StatusBadRequest, code: "unknown_app", message: what + " (WX_APPID)"}
+}
 
 func methodNotAllowed(allow string) *apiError {
 	return &apiError{status: http.StatusMethodNotAllowed, code: "method_not_allowed", message: "use " + allow, allow: allow}

@@ -30,9 +30,10 @@ const limiterCap = 100_000
 //
 // Memory: keys live in two generations. New and recently used keys are in
 // cur; when cur fills half the cap, or a period has passed, cur becomes
-// prev and prev is dropped. A key idle for a whole period is dropped,
-// which changes nothing (its bucket is full again); at the cap, the keys
-// least recently used go first.
+// prev and prev is dropped (see swap: what is still limiting someone
+// stays). A key idle for a whole period is dropped, which changes nothing
+// (its bucket is full again); at the cap, the keys least recently used go
+// first, those limiting someone last.
 type limiter[K comparable] struct {
 	n     float64       // bucket size and refill per period
 	per   time.Duration // the period
@@ -66,7 +67,7 @@ func (l *limiter[K]) allow(key K) (ok bool, retryAfter time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if now.Sub(l.since) >= l.per || len(l.cur) >= l.max/2 {
-		l.prev, l.cur, l.since = l.cur, make(map[K]bucket, len(l.cur)), now
+		l.swap(now)
 	}
 	b, found := l.cur[key]
 	if !found {
@@ -77,10 +78,8 @@ func (l *limiter[K]) allow(key K) (ok bool, retryAfter time.Duration) {
 		}
 	}
 	// Refill for the time since last, up to the bucket size.
-	elapsed := time.Duration(now.UnixNano() - b.last)
-	if elapsed > 0 {
-		b.tokens = min(l.n, b.tokens+elapsed.Seconds()*l.n/l.per.Seconds())
-		b.last = now.UnixNano()
+	if now.UnixNano() > b.last {
+		b.tokens, b.last = l.refilled(b, now), now.UnixNano()
 	}
 	if b.tokens >= 1 {
 		b.tokens--
@@ -90,6 +89,31 @@ func (l *limiter[K]) allow(key K) (ok bool, retryAfter time.Duration) {
 	l.cur[key] = b
 	wait := (1 - b.tokens) * l.per.Seconds() / l.n
 	return false, time.Duration(wait * float64(time.Second))
+}
+
+// swap starts a new generation: cur becomes prev, and prev is dropped —
+// but for the buckets that are limiting someone now (less than one token
+// left), which survive in the new cur, up to a quarter of the cap:
+// forgetting them would let their clients start afresh, while a bucket
+// that has refilled costs nothing to forget. The quarter leaves room for
+// new keys, so that a flood does not swap on every request.
+func (l *limiter[K]) swap(now time.Time) {
+	next := make(map[K]bucket, len(l.cur))
+	for k, b := range l.prev {
+		if len(next) >= l.max/4 {
+			break
+		}
+		if l.refilled(b, now) < 1 {
+			next[k] = b
+		}
+	}
+	l.prev, l.cur, l.since = l.cur, next, now
+}
+
+// refilled is b's tokens at now.
+func (l *limiter[K]) refilled(b bucket, now time.Time) float64 {
+	elapsed := time.Duration(now.UnixNano() - b.last)
+	return min(l.n, b.tokens+elapsed.Seconds()*l.n/l.per.Seconds())
 }
 
 // keys is how many keys the limiter holds now.

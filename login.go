@@ -87,12 +87,10 @@ func (s *server) chooseApp(fromBody string, r *http.Request) (string, error) {
 		}
 		return "", errNoApp
 	}
-	for _, a := range s.apps {
-		if a == named {
-			return a, nil
-		}
+	if app := s.app(named); app != "" {
+		return app, nil
 	}
-	return "", errUnknown
+	return "", unknownApp(named)
 }
 
 // refererAppID reads the AppID from the Referer WeChat sets on wx.request,

@@ -65,6 +65,11 @@ type serverTimeouts struct{ readHeader, read, idle time.Duration }
 
 var productionTimeouts = serverTimeouts{readHeader: 10 * time.Second, read: 30 * time.Second, idle: 120 * time.Second}
 
+// maxStreams bounds the HTTP/2 streams one connection may have open: with
+// the default (250), a few connections could hold thousands of handlers
+// waiting for bodies.
+const maxStreams = 32
+
 // newHTTPServer is the http.Server that serves handler. A login may take
 // wxTimeout on top of reading its request, so writes get that much longer.
 func newHTTPServer(handler http.Handler, logger *slog.Logger, wxTimeout time.Duration, t serverTimeouts) *http.Server {
@@ -75,20 +80,33 @@ func newHTTPServer(handler http.Handler, logger *slog.Logger, wxTimeout time.Dur
 		WriteTimeout:      t.read + wxTimeout + 5*time.Second,
 		IdleTimeout:       t.idle,
 		MaxHeaderBytes:    maxHeaderBytes,
+		HTTP2:             &http.HTTP2Config{MaxConcurrentStreams: maxStreams},
 		ErrorLog:          log.New(serverErrors{logger}, "", 0),
 	}
 }
 
 // serverErrors takes net/http's own error lines into the log: at warn,
-// except TLS handshake errors (scanners, mobile clients giving up), which
-// say nothing an operator can act on and go to debug.
+// except a client's own mistakes — TLS handshakes given up (scanners,
+// mobile clients), an HTTP/1 request on an HTTP/2 connection — which say
+// nothing an operator can act on and go to debug.
 type serverErrors struct{ logger *slog.Logger }
+
+// clientMistakes are the beginnings of net/http's lines about a client's
+// own mistakes.
+var clientMistakes = []string{
+	"http: TLS handshake error",
+	"http2: server: error reading preface from client",
+	"http2: received GOAWAY",
+	"http2: server connection error from",
+}
 
 func (e serverErrors) Write(p []byte) (int, error) {
 	msg := strings.TrimSpace(string(p))
 	level := slog.LevelWarn
-	if strings.HasPrefix(msg, "http: TLS handshake error") {
-		level = slog.LevelDebug
+	for _, m := range clientMistakes {
+		if strings.HasPrefix(msg, m) {
+			level = slog.LevelDebug
+		}
 	}
 	e.logger.Log(context.Background(), level, msg)
 	return len(p), nil
@@ -128,7 +146,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	v := version()
 	m := newMetrics(v, cfg)
 	if cfg.Mock {
-		fake := wechat.NewFake(wechat.FakeOptions{Apps: cfg.wechatApps()})
+		apps := cfg.wechatApps()
+		if cfg.AnyApp {
+			apps = nil // any well-formed AppID, as the service takes any
+		}
+		fake := wechat.NewFake(wechat.FakeOptions{Apps: apps})
 		stopMock, url, err := serveLoopback(fake)
 		if err != nil {
 			return fmt.Errorf("mock wechat: %w", err)
@@ -147,13 +169,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	tok := api.tok
 	srv := newHTTPServer(api, logger, cfg.Timeout, productionTimeouts)
+	var certs *certReloader
 	if cfg.TLSCert != "" {
-		certs := newCertReloader(cfg.TLSCert, cfg.TLSKey, cfg.TLSCertificate)
+		certs = newCertReloader(cfg.TLSCert, cfg.TLSKey, cfg.TLSCertificate)
 		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: certs.getCertificate}
-		stopReload := reloadOnHangup(ctx, certs, logger)
-		defer stopReload()
 		logger.Info("serving HTTPS; SIGHUP re-reads the certificate", "cert", cfg.TLSCert, "not_after", notAfter(cfg.TLSCertificate))
 	}
+	// Operators send SIGHUP to reload: it must never end the process.
+	stopReload := reloadOnHangup(ctx, certs, logger)
+	defer stopReload()
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
@@ -208,8 +232,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	return nil
 }
 
-// reloadOnHangup re-reads the certificate on every SIGHUP until ctx is done
-// or stop is called. A bad file keeps the previous certificate in use.
+// reloadOnHangup handles every SIGHUP until ctx is done or stop is called:
+// it re-reads the certificate (a bad file keeps the previous one in use),
+// or, without TLS, says there is nothing to reload. Unhandled, SIGHUP
+// would end the process.
 func reloadOnHangup(ctx context.Context, certs *certReloader, logger *slog.Logger) (stop func()) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -218,6 +244,10 @@ func reloadOnHangup(ctx context.Context, certs *certReloader, logger *slog.Logge
 		for {
 			select {
 			case <-hup:
+				if certs == nil {
+					logger.Info("SIGHUP: nothing to reload (no TLS certificate; settings are read at start, so restart to change them)")
+					continue
+				}
 				c, err := certs.reload()
 				if err != nil {
 					logger.Error("TLS certificate reload failed; still serving the previous certificate", "error", err.Error())
@@ -249,12 +279,16 @@ func newLogger(cfg Config, w io.Writer) *slog.Logger {
 // the token set, the web login when it is on, and the HTTP API. run and
 // the tests build it the same way.
 func newService(cfg Config, logger *slog.Logger, m *metrics) (*server, error) {
-	wx := wechat.NewClient(wechat.Options{
+	wo := wechat.Options{
 		BaseURL: cfg.BaseURL, Apps: cfg.wechatApps(), Timeout: cfg.Timeout, MaxIdle: cfg.MaxInflight,
 		Observe:      m.upstream,
 		TokenFetched: func(err error) { m.stableToken(resultOf(err)) },
 		Transport:    cfg.transport, RetryDelay: cfg.retryDelay,
-	})
+	}
+	if cfg.AnyApp {
+		wo.AnyAppSecret = wechat.MockSecret
+	}
+	wx := wechat.NewClient(wo)
 	tok := token.New(token.Options{Keys: cfg.TokenKeys, TTL: cfg.TokenTTL, Issuer: cfg.TokenIssuer, Now: cfg.now})
 	var web *oidc.Provider
 	if len(cfg.Clients) > 0 {

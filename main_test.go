@@ -20,6 +20,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -325,6 +326,8 @@ func TestExitStatus(t *testing.T) {
 		{[]string{"WX_MOCK=1"}, "-max-inflight 0", 2, "wxlogin: -max-inflight: "},
 		{[]string{"WX_MOCK=1"}, "-bogus", 2, "wxlogin: flag provided but not defined: -bogus"},
 		{append(realVars, "TOKEN_SECRET="+token.DevelopmentKey), "", 2, "wxlogin: TOKEN_SECRET: key 1 "},
+		{[]string{"WX_MOCK=1", "ADDR=127.0.0.1:0", "TOKEN_SECRET=" + testKey}, "", 2, "wxlogin: TOKEN_SECRET: mock mode"},
+		{[]string{"ADDR=127.0.0.1:0", "TOKEN_SECRET=" + token.DevelopmentKey}, "-mock", 2, "wxlogin: TOKEN_SECRET: mock mode"},
 		{append(realVars, "TOKEN_SECRET="+strings.Repeat("x", 32)), "", 2, "wxlogin: TOKEN_SECRET: key 1 "},
 		{append(realVars, "TOKEN_SECRET="+testKey+","+testKey[:20]), "", 2, "wxlogin: TOKEN_SECRET: key 2 "},
 		{[]string{"WX_MOCK=1", "ADDR=" + ln.Addr().String()}, "", 1, "wxlogin: listen: "},
@@ -544,5 +547,83 @@ func TestJSONNotHTMLEscaped(t *testing.T) {
 	encode(rec, 200, map[string]string{"m": "a&b<c>"})
 	if got := rec.Body.String(); got != "{\"m\":\"a&b<c>\"}\n" {
 		t.Errorf("encode(a&b<c>) = %q, want it unescaped", got)
+	}
+}
+
+// TestHangupWithoutTLS runs the real program in a child process without
+// TLS and sends it SIGHUP, as operators do to reload: it keeps serving,
+// logs that there is nothing to reload, and still exits 0 on SIGTERM.
+// Unhandled, SIGHUP would end the process.
+func TestHangupWithoutTLS(t *testing.T) {
+	t.Parallel()
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = []string{"WXLOGIN_TEST_MAIN=1", "WX_MOCK=1", "ADDR=127.0.0.1:0"}
+	var logs syncBuffer
+	cmd.Stderr = &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-exited
+	})
+	var url string
+	waitFor(t, func() bool {
+		if m := listeningRE.FindStringSubmatch(logs.String()); m != nil {
+			url = "http://" + m[1]
+			return true
+		}
+		return false
+	})
+	healthy := func(when string) {
+		t.Helper()
+		if a := do(t, mustRequest("GET", url+"/healthz")); a.status != 200 || a.str("status") != "ok" {
+			t.Fatalf("GET /healthz %s = %d %s, want 200 ok", when, a.status, a.raw)
+		}
+	}
+	healthy("before SIGHUP")
+	for i := range 2 {
+		if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, func() bool {
+			select {
+			case err := <-exited:
+				exited <- err
+				t.Fatalf("SIGHUP ended the process (%v), want it to keep serving", err)
+			default:
+			}
+			return strings.Count(logs.String(), "nothing to reload") > i
+		})
+		healthy("after SIGHUP")
+	}
+	var said map[string]any
+	for _, l := range logs.lines(t) {
+		if msg, _ := l["msg"].(string); strings.Contains(msg, "nothing to reload") {
+			said = l
+		}
+	}
+	if msg, _ := said["msg"].(string); said["level"] != "INFO" || !strings.HasPrefix(msg, "SIGHUP") || !strings.Contains(msg, "restart") {
+		t.Errorf("the SIGHUP line = %v, want INFO naming SIGHUP and saying to restart", said)
+	}
+	if a := loginAt(t, url, "abc"); a.status != 200 {
+		t.Errorf("login after SIGHUP = %d %s, want 200", a.status, a.raw)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		exited <- err // for the cleanup
+		if err != nil {
+			t.Errorf("after SIGHUP then SIGTERM the process ended with %v, want exit 0\n%s", err, logs.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the process did not exit within 20s of SIGTERM")
+	}
+	if !strings.Contains(logs.String(), `"msg":"stopped"`) {
+		t.Errorf("no \"stopped\" line after SIGTERM:\n%s", logs.String())
 	}
 }

@@ -502,10 +502,10 @@ func TestMetricsCountEveryResult(t *testing.T) {
 	loginOutcomes := []outcome{
 		{"abc", 200, ""}, {"e40029", 401, "invalid_code"}, {"e40163", 401, "invalid_code"}, {wechat.MockUsed, 401, "invalid_code"},
 		{"e40226", 403, "user_blocked"}, {"e45011", 429, "rate_limited"}, {"e-1", 503, "unavailable"},
-		{"e89503", 502, "upstream_error"}, {"e99999", 502, "upstream_error"}, {"garbage", 502, "upstream_error"},
+		{"e99999", 502, "upstream_error"}, {"garbage", 502, "upstream_error"},
 		{"http500", 502, "upstream_error"}, {"empty", 502, "upstream_error"}, {"hangup", 502, "upstream_error"},
 	}
-	for _, c := range []int{40002, 40013, 40125, 40164, 41002, 41004, 48001} {
+	for _, c := range []int{40002, 40013, 40125, 40164, 40243, 41002, 41004, 48001, 89503} {
 		loginOutcomes = append(loginOutcomes, outcome{fmt.Sprintf("e%d", c), 500, "misconfigured"})
 	}
 	for _, o := range loginOutcomes {
@@ -556,7 +556,7 @@ func TestMetricsCountEveryResult(t *testing.T) {
 		{"e48001", 502, "upstream_error"}, {"e40029", 502, "upstream_error"}, {"garbage", 502, "upstream_error"},
 		{"hangup", 502, "upstream_error"}, {"empty", 502, "upstream_error"},
 	}
-	for _, c := range []int{40002, 40013, 40125, 40164, 41002, 41004, 89503} {
+	for _, c := range []int{40002, 40013, 40125, 40164, 40243, 41002, 41004, 89503} {
 		stableOutcomes = append(stableOutcomes, outcome{fmt.Sprintf("e%d", c), 500, "misconfigured"})
 	}
 	for _, o := range stableOutcomes {
@@ -583,7 +583,7 @@ func TestMetricsCountEveryResult(t *testing.T) {
 		{"otherapp", 502, "upstream_error"}, {"garbage", 502, "upstream_error"}, {"http500", 502, "upstream_error"},
 		{"hangup", 502, "upstream_error"},
 	}
-	for _, c := range []int{40002, 40013, 40125, 40164, 41002, 41004, 48001, 89503} {
+	for _, c := range []int{40002, 40013, 40125, 40164, 40243, 41002, 41004, 48001, 89503} {
 		phoneOutcomes = append(phoneOutcomes, outcome{fmt.Sprintf("e%d", c), 500, "misconfigured"})
 	}
 	for _, o := range phoneOutcomes {

@@ -30,6 +30,7 @@ type server struct {
 	proxies    []netip.Prefix
 	// unionIDSubject: mini-program tokens' sub is the unionid (TOKEN_SUBJECT)
 	unionIDSubject bool
+	anyApp         bool        // mock mode without WX_APPID: any well-formed AppID is an app
 	draining       atomic.Bool // set on SIGTERM: /healthz answers 503
 	handler        http.Handler
 }
@@ -38,7 +39,7 @@ type server struct {
 // tok is nil when tokens are off, web when the web login is.
 func newServer(cfg Config, logger *slog.Logger, wx *wechat.Client, tok *token.Set, web *oidc.Provider, m *metrics) *server {
 	s := &server{
-		wx: wx, tok: tok, web: web, m: m, apps: cfg.appIDs(), unionIDSubject: cfg.UnionIDSubject,
+		wx: wx, tok: tok, web: web, m: m, apps: cfg.appIDs(), unionIDSubject: cfg.UnionIDSubject, anyApp: cfg.AnyApp,
 		inflight:   &inflight{max: int64(cfg.MaxInflight)},
 		rateLimit:  newLimiter[netip.Addr](cfg.RateLimit, limiterCap, time.Now),
 		phoneLimit: newLimiter[[2]string](cfg.PhoneLimit, limiterCap, time.Now),
@@ -48,8 +49,8 @@ func newServer(cfg Config, logger *slog.Logger, wx *wechat.Client, tok *token.Se
 	mux.Handle("/openid", s.miniProgram(s.handleOpenID()))
 	mux.Handle("/phonenumber", s.miniProgram(s.handlePhoneNumber()))
 	mux.Handle("/session", getOrHead(s.handleSession()))
-	mux.Handle("/.well-known/jwks.json", getOrHead(publicJSON(tok.JWKS())))
-	mux.Handle("/.well-known/openid-configuration", getOrHead(publicJSON(discovery(tok, web))))
+	mux.Handle("/.well-known/jwks.json", getOrHead(publicJSON(tok.JWKS(), errNoJWKS)))
+	mux.Handle("/.well-known/openid-configuration", getOrHead(publicJSON(discovery(tok, web), errNoDiscovery)))
 	mux.Handle("/authorize", s.webLogin(s.handleAuthorize()))
 	mux.Handle("/callback", s.webLogin(s.handleCallback()))
 	mux.Handle("/token", s.webLogin(s.handleToken()))
@@ -75,7 +76,7 @@ func (s *server) limitClient(r *http.Request) error {
 	if s.rateLimit == nil {
 		return nil
 	}
-	if ok, wait := s.rateLimit.allow(clientAddr(r, s.proxies)); !ok {
+	if ok, wait := s.rateLimit.allow(limitKey(clientAddr(r, s.proxies))); !ok {
 		return rateLimited("too many requests from this address; retry later", wait)
 	}
 	return nil
@@ -103,6 +104,20 @@ func getOrHead(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// app returns the configured app named, or "": in mock mode without
+// WX_APPID, any well-formed AppID is one.
+func (s *server) app(named string) string {
+	for _, a := range s.apps {
+		if a == named {
+			return a
+		}
+	}
+	if s.anyApp && wechat.IsMockAppID(named) {
+		return named
+	}
+	return ""
 }
 
 // miniProgram answers 404 when no mini-program is configured: a web-only

@@ -55,9 +55,9 @@ func (s *server) bearer(r *http.Request) (identity, error) {
 		id.Phone = c.Phone
 	}
 	if c.Scope == "" {
-		for _, a := range s.apps {
-			if c.Audience.Contains(a) {
-				id.AppID = a
+		for _, aud := range c.Audience {
+			if app := s.app(aud); app != "" {
+				id.AppID = app
 				return id, nil
 			}
 		}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
@@ -19,6 +20,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -264,16 +266,27 @@ func TestTokensOff(t *testing.T) {
 	phone := bearerRequest("POST", s.URL+"/phonenumber", "x.y.z")
 	phone.Body = io.NopCloser(strings.NewReader(`{"code":"p1"}`))
 	phone.Header.Set("Content-Type", "application/json")
-	for _, req := range []*http.Request{
-		bearerRequest("GET", s.URL+"/session", "x.y.z"),
-		bearerRequest("GET", s.URL+"/session", ""),
-		phone,
-		mustRequest("GET", s.URL+"/.well-known/jwks.json"),
-		mustRequest("GET", s.URL+"/.well-known/openid-configuration"),
+	// Each 404 says what to set.
+	for _, tt := range []struct {
+		req  *http.Request
+		want []string // in the message
+	}{
+		{bearerRequest("GET", s.URL+"/session", "x.y.z"), []string{"tokens are off", "TOKEN_KEY_FILE", "TOKEN_SECRET"}},
+		{bearerRequest("GET", s.URL+"/session", ""), []string{"tokens are off", "TOKEN_KEY_FILE", "TOKEN_SECRET"}},
+		{phone, []string{"tokens are off", "TOKEN_KEY_FILE", "TOKEN_SECRET"}},
+		{mustRequest("GET", s.URL+"/.well-known/jwks.json"), []string{"set TOKEN_KEY_FILE"}},
+		{mustRequest("GET", s.URL+"/.well-known/openid-configuration"), []string{"TOKEN_ISSUER", "TOKEN_KEY_FILE"}},
 	} {
-		r := do(t, req)
+		r := do(t, tt.req)
 		if r.status != 404 || r.str("error") != "not_found" {
-			t.Errorf("%s %s with tokens off = %d %s, want 404 not_found", req.Method, req.URL.Path, r.status, r.raw)
+			t.Errorf("%s %s with tokens off = %d %s, want 404 not_found", tt.req.Method, tt.req.URL.Path, r.status, r.raw)
+			continue
+		}
+		wantError(t, r, 404, "not_found")
+		for _, w := range tt.want {
+			if !strings.Contains(r.str("message"), w) {
+				t.Errorf("%s %s with tokens off: message %q, want it to say %q", tt.req.Method, tt.req.URL.Path, r.str("message"), w)
+			}
 		}
 	}
 	if n := len(s.wechat.Calls()); n != 1 {
@@ -309,6 +322,86 @@ func TestMockTokens(t *testing.T) {
 	}
 }
 
+// TestMockTokensWorthlessElsewhere is the review's cross-instance check:
+// a token a mock instance issued — for the very AppID, issuer and lifetime
+// of a real instance — is refused by that real instance's /session and
+// /phonenumber, whatever key the real one has; and no configuration lets
+// a mock and a real instance share a key: mock mode refuses every real
+// key setting, and a real instance refuses the development key (exit 2,
+// naming the setting, never the key).
+func TestMockTokensWorthlessElsewhere(t *testing.T) {
+	t.Parallel()
+	mock := startRun(t, map[string]string{"WX_MOCK": "1"})
+	minted := postAt(t, mock.url, "application/json", `{"code":"abc","appid":"`+testAppID+`"}`)
+	mockTok := minted.str("token")
+	dev := token.New(token.Options{Keys: []*token.Key{token.MockKey()}, TTL: time.Hour, Issuer: defaultIssuer})
+	if c, err := dev.Verify(mockTok); minted.status != 200 || err != nil || !reflect.DeepEqual(c.Audience, token.Audience{testAppID}) {
+		t.Fatalf("mock login for %s = %d %s (%v), want a development-key token with aud %s", testAppID, minted.status, minted.raw, err, testAppID)
+	}
+	if r := do(t, bearerRequest("GET", mock.url+"/session", mockTok)); r.status != 200 || r.str("appid") != testAppID {
+		t.Fatalf("the mock's own /session = %d %s, want 200 for %s", r.status, r.raw, testAppID)
+	}
+
+	f, wx := newFake(t, testApps)
+	keyFile := writeKeyFile(t, pemOf(t, false, newP256(t)))
+	for _, tt := range []struct {
+		name string
+		kv   []string
+	}{
+		{"TOKEN_SECRET", []string{"TOKEN_SECRET", testKey}},
+		{"TOKEN_KEY_FILE", []string{"TOKEN_KEY_FILE", keyFile}},
+		{"both", []string{"TOKEN_KEY_FILE", keyFile, "TOKEN_SECRET", testKey + "," + configKey1}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			real := startRun(t, realEnvFor(wx.URL, tt.kv...))
+			own := real.login(t, "abc")
+			if r := do(t, bearerRequest("GET", real.url+"/session", own.str("token"))); r.status != 200 || r.str("appid") != testAppID {
+				t.Fatalf("the real instance's own token: /session = %d %s, want 200 for %s", r.status, r.raw, testAppID)
+			}
+			r := do(t, bearerRequest("GET", real.url+"/session", mockTok))
+			wantError(t, r, 401, "invalid_token")
+			phones := len(f.CallsTo(wechat.PhoneNumberPath))
+			p := bearerRequest("POST", real.url+"/phonenumber", mockTok)
+			p.Body = io.NopCloser(strings.NewReader(`{"code":"p1"}`))
+			p.Header.Set("Content-Type", "application/json")
+			wantError(t, do(t, p), 401, "invalid_token")
+			if n := len(f.CallsTo(wechat.PhoneNumberPath)) - phones; n != 0 {
+				t.Errorf("a mock token's phone request reached WeChat %d times", n)
+			}
+		})
+	}
+
+	// No configuration shares a key: each is exit 2 naming the setting.
+	for _, tt := range []struct {
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{nil, realEnvFor(wx.URL, "TOKEN_SECRET", token.DevelopmentKey), "TOKEN_SECRET: "},
+		{nil, realEnvFor(wx.URL, "TOKEN_SECRET", testKey+","+token.DevelopmentKey), "TOKEN_SECRET: key 2 "},
+		{nil, realEnvFor(wx.URL, "TOKEN_SECRET_FILE", writeFile(t, token.DevelopmentKey)), "TOKEN_SECRET_FILE: "},
+		{nil, map[string]string{"WX_MOCK": "1", "TOKEN_SECRET": testKey}, "TOKEN_SECRET: mock mode"},
+		{nil, map[string]string{"WX_MOCK": "1", "TOKEN_SECRET": token.DevelopmentKey}, "TOKEN_SECRET: mock mode"},
+		{nil, map[string]string{"WX_MOCK": "1", "TOKEN_SECRET_FILE": writeFile(t, testKey)}, "TOKEN_SECRET_FILE: mock mode"},
+		{nil, map[string]string{"WX_MOCK": "1", "TOKEN_KEY_FILE": keyFile}, "TOKEN_KEY_FILE: mock mode"},
+		{[]string{"-mock", "-token-key-file", keyFile}, nil, "-token-key-file: mock mode"},
+	} {
+		env := with(tt.env, "ADDR", "127.0.0.1:0")
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second) // a start that wrongly succeeds ends here
+		err := run(ctx, append([]string{"wxlogin"}, tt.args...), envOf(env), io.Discard, io.Discard)
+		cancel()
+		if _, ok := errors.AsType[*configError](err); !ok || !strings.HasPrefix(err.Error(), tt.want) {
+			t.Errorf("run(%q, %v) = %v, want exit 2 starting %q", tt.args, tt.env, err, tt.want)
+			continue
+		}
+		for _, secret := range []string{testKey, token.DevelopmentKey, "PRIVATE KEY"} {
+			if strings.Contains(err.Error(), secret) {
+				t.Errorf("run(%q, …) = %q: it shows a key", tt.args, err)
+			}
+		}
+	}
+}
+
 // jwkOf is the public JWK of a P-256 or Ed25519 key, computed here
 // independently of the token package (RFC 7517, 7518, 8037; kid the RFC
 // 7638 thumbprint).
@@ -338,7 +431,8 @@ func TestJWKSAndDiscovery(t *testing.T) {
 	t.Parallel()
 	ec, ed := newP256(t), newEd25519(t)
 	keyFile := writeKeyFile(t, pemOf(t, false, ec, ed))
-	in := startRun(t, map[string]string{"WX_MOCK": "1", "TOKEN_KEY_FILE": keyFile, "TOKEN_ISSUER": "https://login.example.com/"})
+	_, wx := newFake(t, testApps) // mock mode takes no real key: a real instance
+	in := startRun(t, realEnvFor(wx.URL, "TOKEN_KEY_FILE", keyFile, "TOKEN_ISSUER", "https://login.example.com/"))
 	ecJWK, edJWK := jwkOf(t, ec), jwkOf(t, ed)
 
 	a := do(t, mustRequest("GET", in.url+"/.well-known/jwks.json"))
@@ -399,8 +493,8 @@ func TestJWKSAndDiscovery(t *testing.T) {
 	if want := map[string]any{"alg": "ES256", "typ": "JWT", "kid": ecJWK["kid"]}; !reflect.DeepEqual(header, want) {
 		t.Errorf("token header = %v, want %v", header, want)
 	}
-	if payload["iss"] != "https://login.example.com" || payload["aud"] != mockAppID || payload["sub"] != login.str("openid") {
-		t.Errorf("token payload = %v, want iss the issuer, aud %s, sub the openid", payload, mockAppID)
+	if payload["iss"] != "https://login.example.com" || payload["aud"] != testAppID || payload["sub"] != login.str("openid") {
+		t.Errorf("token payload = %v, want iss the issuer, aud %s, sub the openid", payload, testAppID)
 	}
 	sig, _ := base64.RawURLEncoding.DecodeString(parts[2])
 	sum := sha256.Sum256([]byte(parts[0] + "." + parts[1]))
@@ -414,11 +508,22 @@ func TestJWKSAndDiscovery(t *testing.T) {
 
 	// Without TOKEN_KEY_FILE there is nothing to publish; a name as issuer
 	// has no discovery; HMAC keys beside the key file are never published.
+	// Each 404 says what to set.
+	notFound := func(url string, want ...string) {
+		t.Helper()
+		r := do(t, mustRequest("GET", url))
+		wantError(t, r, 404, "not_found")
+		for _, w := range want {
+			if !strings.Contains(r.str("message"), w) {
+				t.Errorf("GET %s: message %q, want it to say %q", url, r.str("message"), w)
+			}
+		}
+	}
 	plain := startRun(t, map[string]string{"WX_MOCK": "1", "TOKEN_ISSUER": "https://login.example.com"})
-	wantError(t, do(t, mustRequest("GET", plain.url+"/.well-known/jwks.json")), 404, "not_found")
-	wantError(t, do(t, mustRequest("GET", plain.url+"/.well-known/openid-configuration")), 404, "not_found")
-	named := startRun(t, map[string]string{"WX_MOCK": "1", "TOKEN_KEY_FILE": keyFile, "TOKEN_SECRET": testKey})
-	wantError(t, do(t, mustRequest("GET", named.url+"/.well-known/openid-configuration")), 404, "not_found")
+	notFound(plain.url+"/.well-known/jwks.json", "set TOKEN_KEY_FILE")
+	notFound(plain.url+"/.well-known/openid-configuration", "TOKEN_ISSUER", "TOKEN_KEY_FILE")
+	named := startRun(t, realEnvFor(wx.URL, "TOKEN_KEY_FILE", keyFile, "TOKEN_SECRET", testKey))
+	notFound(named.url+"/.well-known/openid-configuration", "TOKEN_ISSUER", "TOKEN_KEY_FILE")
 	if a := do(t, mustRequest("GET", named.url+"/.well-known/jwks.json")); a.status != 200 || !reflect.DeepEqual(a.body, map[string]any{"keys": []any{ecJWK, edJWK}}) {
 		t.Errorf("GET jwks.json with a plain issuer and TOKEN_SECRET = %d %s, want the two public keys only", a.status, a.raw)
 	}
@@ -458,6 +563,19 @@ func TestIssuerSetting(t *testing.T) {
 		if ce, ok := errors.AsType[*configError](err); !ok || !strings.HasPrefix(ce.Error(), "TOKEN_ISSUER: ") {
 			t.Errorf("loadConfig(TOKEN_ISSUER=%q) = %v, want exit 2 naming TOKEN_ISSUER", v, err)
 		}
+	}
+	// The errors and -h both say an http:// URL is taken too.
+	if _, err := loadConfig(nil, envOf(with(realEnv, "TOKEN_ISSUER", "ftp://x.example")), io.Discard); err == nil ||
+		!strings.Contains(err.Error(), "https://") || !strings.Contains(err.Error(), "http://") {
+		t.Errorf("loadConfig(TOKEN_ISSUER=ftp://x.example) = %v, want it to name https:// and http://", err)
+	}
+	var help bytes.Buffer
+	if err := run(context.Background(), []string{"wxlogin", "-h"}, envOf(nil), io.Discard, &help); err != nil {
+		t.Fatal(err)
+	}
+	line := regexp.MustCompile(`(?m)^TOKEN_ISSUER\s.*$`).FindString(help.String())
+	if !strings.Contains(line, "https://") || !strings.Contains(line, "http://") {
+		t.Errorf("wxlogin -h: TOKEN_ISSUER's line %q, want it to name https:// and http://", line)
 	}
 	// A URL issuer without public keys: discovery is off, and a warning says so.
 	c, err := loadConfig(nil, envOf(with(realEnv, "TOKEN_ISSUER", "https://login.example.com", "TOKEN_SECRET", testKey)), io.Discard)

@@ -11,6 +11,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"io"
+	"log/slog"
 	"math/big"
 	"net"
 	"net/http"
@@ -18,6 +19,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -179,5 +181,153 @@ func TestTLSReload(t *testing.T) {
 	}
 	if err := in.stop(t); err != nil {
 		t.Errorf("run = %v", err)
+	}
+}
+
+// serveTLS serves handler over TLS on loopback with the server run builds
+// (newHTTPServer), logging to logs at debug, and returns its address.
+func serveTLS(t *testing.T, handler http.Handler, logs *syncBuffer) string {
+	t.Helper()
+	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	srv := newHTTPServer(handler, logger, 2*time.Second, productionTimeouts)
+	certFile, keyFile := writeCert(t, t.TempDir(), 1)
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.ServeTLS(ln, "", "")
+	t.Cleanup(func() { srv.Close() })
+	return ln.Addr().String()
+}
+
+// TestHTTP2Streams: one HTTP/2 connection carries at most 32 requests at
+// once (the default, 250, would let a few connections hold thousands of
+// handlers), and a body that never arrives on a stream is given up after
+// bodyTimeout, not the 30 s ReadTimeout. 40 logins whose bodies stall are
+// sent with net/http's own client, which keeps to what the server
+// advertises: it must spread them over connections, and every one is
+// answered within about bodyTimeout.
+func TestHTTP2Streams(t *testing.T) {
+	t.Parallel()
+	built := newHTTPServer(http.NotFoundHandler(), slog.New(slog.DiscardHandler), time.Second, productionTimeouts)
+	if built.HTTP2 == nil || built.HTTP2.MaxConcurrentStreams != 32 {
+		t.Errorf("newHTTPServer's HTTP2 = %+v, want MaxConcurrentStreams 32", built.HTTP2)
+	}
+	if testing.Short() {
+		t.Skip("waits bodyTimeout (5 s)")
+	}
+	s := newTestService(t)
+	var (
+		mu              sync.Mutex
+		active          = map[string]int{} // by connection: handlers running now
+		most, conns, in int
+	)
+	count := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		if active[r.RemoteAddr] == 0 && r.URL.Path == "/openid" {
+			conns++
+		}
+		active[r.RemoteAddr]++
+		most, in = max(most, active[r.RemoteAddr]), in+1
+		mu.Unlock()
+		defer func() {
+			mu.Lock()
+			active[r.RemoteAddr]--
+			mu.Unlock()
+		}()
+		s.api.ServeHTTP(w, r)
+	})
+	addr := serveTLS(t, count, &syncBuffer{})
+	client := &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, ForceAttemptHTTP2: true}}
+	defer client.CloseIdleConnections()
+	// One request first, so that the client has the server's SETTINGS.
+	if _, proto := certSerial(t, client, "https://"+addr); proto != 2 {
+		t.Fatalf("GET /healthz over HTTP/%d, want HTTP/2", proto)
+	}
+
+	const requests = 40
+	type result struct {
+		status int
+		body   string
+		took   time.Duration
+		err    error
+	}
+	results := make(chan result, requests)
+	start := time.Now()
+	for range requests {
+		go func() {
+			body, stall := io.Pipe() // its end is never written: the body never arrives
+			defer stall.Close()
+			req, _ := http.NewRequest("POST", "https://"+addr+"/openid", body)
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := client.Do(req)
+			if err != nil {
+				results <- result{err: err, took: time.Since(start)}
+				return
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			results <- result{status: resp.StatusCode, body: string(b), took: time.Since(start)}
+		}()
+	}
+	for range requests {
+		r := <-results
+		switch {
+		case r.err != nil:
+			t.Errorf("a login whose body stalls: %v after %v, want an answer within about %v", r.err, r.took, bodyTimeout)
+		case r.status != 400 || !strings.Contains(r.body, `"invalid_request"`):
+			t.Errorf("a login whose body stalls = %d %s, want 400 invalid_request", r.status, r.body)
+		case r.took < bodyTimeout || r.took > bodyTimeout+1500*time.Millisecond:
+			t.Errorf("a login whose body stalls was answered after %v, want about bodyTimeout (%v), not ReadTimeout (%v)", r.took, bodyTimeout, productionTimeouts.read)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	t.Logf("%d requests over %d connections, at most %d at once on one", in, conns, most)
+	if in != requests+1 || most > 32 || conns < 2 {
+		t.Errorf("%d requests reached the handler, at most %d at once on one connection, over %d connections; want %d, at most 32, at least 2",
+			in, most, conns, requests+1)
+	}
+	if n := len(s.wechat.Calls()); n != 0 {
+		t.Errorf("WeChat received %d calls for logins without a body, want 0", n)
+	}
+}
+
+// TestHTTP1OnHTTP2Connection: a client that negotiates h2 and then speaks
+// HTTP/1 makes its own mistake; net/http's line about it is at debug, and
+// nothing is logged at warn.
+func TestHTTP1OnHTTP2Connection(t *testing.T) {
+	t.Parallel()
+	var logs syncBuffer
+	addr := serveTLS(t, http.NotFoundHandler(), &logs)
+	conn, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"h2"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if p := conn.ConnectionState().NegotiatedProtocol; p != "h2" {
+		t.Fatalf("negotiated %q, want h2", p)
+	}
+	if _, err := io.WriteString(conn, "GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	io.Copy(io.Discard, conn) // the server closes the connection
+	const preface = "http2: server: error reading preface from client"
+	waitFor(t, func() bool { return strings.Contains(logs.String(), preface) })
+	for _, l := range logs.lines(t) {
+		msg, _ := l["msg"].(string)
+		if strings.HasPrefix(msg, preface) && l["level"] != "DEBUG" {
+			t.Errorf("%q logged at %v, want DEBUG", msg, l["level"])
+		}
+		if l["level"] == "WARN" || l["level"] == "ERROR" {
+			t.Errorf("a client's mistake logged at %v: %q", l["level"], msg)
+		}
 	}
 }

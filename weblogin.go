@@ -181,6 +181,7 @@ func readForm(w http.ResponseWriter, r *http.Request) (url.Values, error) {
 	if err != nil || mt != "application/x-www-form-urlencoded" {
 		return nil, errors.New("send the parameters as application/x-www-form-urlencoded")
 	}
+	limitBodyWait(w, r)
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxTokenForm))
 	if err != nil {
 		return nil, errors.New("the body is over " + strconv.Itoa(maxTokenForm) + " bytes, or could not be read")

@@ -51,18 +51,16 @@ func (e *Error) Error() string {
 }
 
 // Misconfigured reports whether the errcode says the service's own setup is
-// wrong (AppID, AppSecret, IP whitelist, permissions), not the request: an
-// operator must act. stable_token's list has no 48001 (it needs no API
+// wrong (AppID, AppSecret, API IP whitelist, permissions), not the request:
+// an operator must act. stable_token's list has no 48001 (it needs no API
 // permission).
 func (e *Error) Misconfigured() bool {
 	switch e.Code {
 	case CodeInvalidGrantType, CodeInvalidAppID, CodeInvalidSecret, CodeIPNotAllowed,
-		CodeAppIDMissing, CodeSecretMissing:
+		CodeAppIDMissing, CodeSecretMissing, CodeSecretFrozen, CodeIPConfirmPending:
 		return true
 	case CodeUnauthorized:
 		return e.API != APIStableToken
-	case CodeIPConfirmPending:
-		return e.API != APICode2Session
 	}
 	return false
 }

@@ -7,21 +7,23 @@ import (
 )
 
 // TestMisconfigured: the errcodes that say the service's own setup is
-// wrong, for each API. stable_token needs no API permission (48001 is not
-// ours to fix there); code2Session does not answer 89503.
+// wrong, for each API: the AppSecret frozen (40243) and a call from a new
+// IP awaiting confirmation (89503) included. stable_token needs no API
+// permission (48001 is not ours to fix there).
 func TestMisconfigured(t *testing.T) {
 	t.Parallel()
-	always := []int{CodeInvalidGrantType, CodeInvalidAppID, CodeInvalidSecret, CodeIPNotAllowed, CodeAppIDMissing, CodeSecretMissing}
+	always := []int{CodeInvalidGrantType, CodeInvalidAppID, CodeInvalidSecret, CodeIPNotAllowed, CodeAppIDMissing, CodeSecretMissing,
+		CodeSecretFrozen, CodeIPConfirmPending}
 	never := []int{0, CodeBusy, CodeInvalidCredential, CodeInvalidAccessToken, CodeInvalidCode, CodeCodeUsed, CodeHighRisk,
-		CodeSecretFrozen, CodeAccessTokenExpired, CodeCodeExpired, CodeQuotaReached, CodeRateLimited, CodeDataFormat, 12345}
+		CodeAccessTokenExpired, CodeCodeExpired, CodeQuotaReached, CodeRateLimited, CodeDataFormat, 12345}
 	tests := []struct {
 		api           string
 		misconfigured []int
 	}{
 		{APICode2Session, append(always, CodeUnauthorized)},
-		{APIStableToken, append(always, CodeIPConfirmPending)},
-		{APIPhoneNumber, append(always, CodeUnauthorized, CodeIPConfirmPending)},
-		{APIOAuthToken, append(always, CodeUnauthorized, CodeIPConfirmPending)},
+		{APIStableToken, always},
+		{APIPhoneNumber, append(always, CodeUnauthorized)},
+		{APIOAuthToken, append(always, CodeUnauthorized)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.api, func(t *testing.T) {
@@ -30,7 +32,7 @@ func TestMisconfigured(t *testing.T) {
 			for _, c := range tt.misconfigured {
 				want[c] = true
 			}
-			for _, c := range append(append(never, CodeUnauthorized, CodeIPConfirmPending), always...) {
+			for _, c := range append(append(never, CodeUnauthorized), always...) {
 				e := &Error{API: tt.api, Code: c}
 				if got := e.Misconfigured(); got != want[c] {
 					t.Errorf("(&Error{API: %q, Code: %d}).Misconfigured() = %v, want %v", tt.api, c, got, want[c])
