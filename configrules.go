@@ -287,14 +287,20 @@ func (c *Config) tokenKeys(n names) error {
 			}
 			c.TokenIssuer = "http://localhost:" + port
 		}
-		pem, err := token.GenerateKey(token.RS256)
-		if err == nil {
-			c.KeyFile, err = token.ParseKeys(pem)
+		// An RSA key (RS256, OpenID Connect's default) signs; an ES256
+		// key beside it serves clients that ask for ES256 id_tokens.
+		for _, alg := range []string{token.RS256, token.ES256} {
+			pem, err := token.GenerateKey(alg)
+			var keys []*token.Key
+			if err == nil {
+				keys, err = token.ParseKeys(pem)
+			}
+			if err != nil {
+				return fmt.Errorf("mock mode: making an %s key: %w", alg, err)
+			}
+			c.KeyFile = append(c.KeyFile, keys...)
 		}
-		if err != nil {
-			return fmt.Errorf("mock mode: making an RSA key: %w", err)
-		}
-		c.Warnings = append(c.Warnings, "mock mode: the web login's tokens are signed with an RSA key made at start; clients that cache the JWKS must fetch it again after a restart")
+		c.Warnings = append(c.Warnings, "mock mode: the web login's tokens are signed with keys made at start (RS256, and ES256 for clients that ask for it); clients that cache the JWKS must fetch it again after a restart")
 	}
 	if c.webLogin() {
 		switch {
@@ -302,6 +308,8 @@ func (c *Config) tokenKeys(n names) error {
 			return &configError{n.of("TOKEN_ISSUER"), "the web login needs the issuer's URL, such as https://login.example.com (where wxlogin is reached)"}
 		case len(c.KeyFile) == 0:
 			return &configError{n.of("TOKEN_KEY_FILE"), "required by the web login: id_tokens are signed with a public key (wxlogin -genkey -alg RS256 makes one)"}
+		case !slices.ContainsFunc(c.KeyFile, func(k *token.Key) bool { return k.Alg() == token.RS256 }):
+			return &configError{n.of("TOKEN_KEY_FILE"), "the web login needs an RSA key in it: OpenID Connect requires RS256 among a provider's id_token algorithms (add one: wxlogin -genkey -alg RS256 >> the file; the first key still signs the other tokens)"}
 		}
 	}
 	c.TokenKeys = append(c.TokenKeys, c.KeyFile...)

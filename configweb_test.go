@@ -93,8 +93,11 @@ func TestWebConfigErrors(t *testing.T) {
 		{"-token-issuer not a URL", []string{"-token-issuer", "wxlogin"}, f.env(), "-token-issuer", nil},
 		{"no key file", nil, f.env("TOKEN_KEY_FILE", ""), "TOKEN_KEY_FILE", []string{"RS256"}},
 		{"HMAC keys only", nil, f.env("TOKEN_KEY_FILE", "", "TOKEN_SECRET", configKey1), "TOKEN_KEY_FILE", nil},
+		{"no RSA key: discovery must list RS256", nil, f.env("TOKEN_KEY_FILE", writeKeyFile(t, testKeyPEMs().ec)), "TOKEN_KEY_FILE", []string{"RSA"}},
 		{"RSA key under 2048 bits", nil, f.env("TOKEN_KEY_FILE", smallKey), "TOKEN_KEY_FILE", nil},
-		{"mock mode, issuer given as a name", nil, f.env("WX_MOCK", "1", "TOKEN_ISSUER", "wxlogin"), "TOKEN_ISSUER", nil},
+		{"mock mode, issuer given as a name", nil, f.env("WX_MOCK", "1", "TOKEN_ISSUER", "wxlogin", "TOKEN_KEY_FILE", ""), "TOKEN_ISSUER", nil},
+		{"mock mode with a key file", nil, f.env("WX_MOCK", "1"), "TOKEN_KEY_FILE", []string{"mock mode"}},
+		{"mock mode, port 0", nil, f.env("WX_MOCK", "1", "TOKEN_KEY_FILE", "", "TOKEN_ISSUER", "", "ADDR", "127.0.0.1:0"), "ADDR", nil},
 
 		// The web apps.
 		{"neither web app", nil, f.env("WX_WEB_APPID", "", "WX_WEB_SECRET", "", "WX_OA_APPID", "", "WX_OA_SECRET", ""), "OIDC_CLIENTS_FILE", []string{"WX_WEB_APPID", "WX_OA_APPID"}},
@@ -153,7 +156,7 @@ func TestWebConfigErrors(t *testing.T) {
 		{"id_token_alg ES256, RSA key only", nil, f.env("TOKEN_KEY_FILE", rsaOnly), "OIDC_CLIENTS_FILE", []string{"ES256", esClient}},
 		{"id_token_alg HS256", nil, f.env("TOKEN_SECRET", configKey1, "OIDC_CLIENTS_FILE", clientsWith(t, `"client_id":"a",`+redirect+`,"public":true,"id_token_alg":"HS256"`)), "OIDC_CLIENTS_FILE", nil},
 		{"client_id is a mini-program AppID", nil, f.env("OIDC_CLIENTS_FILE", clientsWith(t, `"client_id":"`+realAppID+`",`+redirect+`,"public":true`)), "OIDC_CLIENTS_FILE", []string{realAppID}},
-		{"client_id is a mock mini-program AppID", nil, map[string]string{"WX_MOCK": "1", "OIDC_CLIENTS_FILE": clientsWith(t, `"client_id":"wxmock",`+redirect+`,"public":true`), "TOKEN_KEY_FILE": rsaOnly}, "OIDC_CLIENTS_FILE", nil},
+		{"client_id is a mock mini-program AppID", nil, map[string]string{"WX_MOCK": "1", "OIDC_CLIENTS_FILE": clientsWith(t, `"client_id":"wxmock",`+redirect+`,"public":true`)}, "OIDC_CLIENTS_FILE", nil},
 	}
 	secrets := []string{miniSecret, testWebSecret, testOASecret, shopSecret, esSecret, leaked, "dir-secret", string(testKeyPEMs().rsa1[40:80])}
 	for _, tt := range tests {
@@ -237,9 +240,6 @@ func TestWebConfigValues(t *testing.T) {
 		{"id_token_alg defaults to RS256 with an RSA key after others", nil,
 			f.env("TOKEN_KEY_FILE", writeKeyFile(t, append(slices.Clone(testKeyPEMs().ec), testKeyPEMs().rsa1...))),
 			func(c Config) any { return []string{c.Clients[0].IDTokenAlg, c.Clients[2].IDTokenAlg} }, []string{"RS256", "RS256"}},
-		{"id_token_alg defaults to the first key's without RSA", nil,
-			f.env("TOKEN_KEY_FILE", writeKeyFile(t, testKeyPEMs().ec), "OIDC_CLIENTS_FILE", writeFile(t, `{"clients":[{"client_id":"a","public":true,"redirect_uris":["https://a.example/cb"]}]}`)),
-			func(c Config) any { return c.Clients[0].IDTokenAlg }, "ES256"},
 		{"PKCS#1 RSA key", nil, f.env("TOKEN_KEY_FILE", writeKeyFile(t, pkcs1(t, testKeyPEMs().rsa2)), "OIDC_CLIENTS_FILE", writeFile(t, `{"clients":[{"client_id":"a","public":true,"redirect_uris":["https://a.example/cb"]}]}`)),
 			func(c Config) any { return []string{c.KeyFile[0].Alg(), c.KeyFile[0].ID()} }, []string{"RS256", ks.rsa2.ID()}},
 		{"web apps without the web login warn", nil, with(realEnv, "WX_WEB_APPID", testWebAppID), func(c Config) any {
@@ -274,7 +274,6 @@ func pkcs1(t *testing.T, pkcs8 []byte) []byte {
 func TestWebConfigMock(t *testing.T) {
 	t.Parallel()
 	clients := writeFile(t, `{"clients":[{"client_id":"`+shopClient+`","secret_sha256":"`+sha256Hex(shopSecret)+`","redirect_uris":["`+shopRedirect+`"]}]}`)
-	keyFile := writeKeyFile(t, testKeyPEMs().rsa1)
 	tests := []struct {
 		name        string
 		env         map[string]string
@@ -285,8 +284,8 @@ func TestWebConfigMock(t *testing.T) {
 		{"defaults", map[string]string{"WX_MOCK": "1", "OIDC_CLIENTS_FILE": clients, "ADDR": "127.0.0.1:4321"}, "http://localhost:4321", true, "wxmock-web", "wxmock-oa"},
 		{"PORT", map[string]string{"WX_MOCK": "1", "OIDC_CLIENTS_FILE": clients, "PORT": "5555"}, "http://localhost:5555", true, "wxmock-web", "wxmock-oa"},
 		{"default port", map[string]string{"WX_MOCK": "1", "OIDC_CLIENTS_FILE": clients}, "http://localhost:2020", true, "wxmock-web", "wxmock-oa"},
-		{"issuer and key given", map[string]string{"WX_MOCK": "1", "OIDC_CLIENTS_FILE": clients, "TOKEN_ISSUER": "https://login.test", "TOKEN_KEY_FILE": keyFile}, "https://login.test", false, "wxmock-web", "wxmock-oa"},
-		{"AppIDs given", map[string]string{"WX_MOCK": "1", "OIDC_CLIENTS_FILE": clients, "TOKEN_KEY_FILE": keyFile, "WX_WEB_APPID": "my-web", "WX_OA_APPID": "my_oa"}, "http://localhost:2020", false, "my-web", "my_oa"},
+		{"issuer given", map[string]string{"WX_MOCK": "1", "OIDC_CLIENTS_FILE": clients, "TOKEN_ISSUER": "https://login.test"}, "https://login.test", true, "wxmock-web", "wxmock-oa"},
+		{"AppIDs given", map[string]string{"WX_MOCK": "1", "OIDC_CLIENTS_FILE": clients, "WX_WEB_APPID": "my-web", "WX_OA_APPID": "my_oa"}, "http://localhost:2020", true, "my-web", "my_oa"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -304,15 +303,13 @@ func TestWebConfigMock(t *testing.T) {
 			if want := (wechat.App{ID: tt.oaID, Secret: wechat.MockSecret}); c.OAApp != want {
 				t.Errorf("OAApp = %+v, want %+v", c.OAApp, want)
 			}
-			if len(c.KeyFile) != 1 || c.KeyFile[0].Alg() != token.RS256 || len(c.TokenKeys) != 1 || c.TokenKeys[0] != c.KeyFile[0] || c.MockKey {
-				t.Fatalf("keys: %d in the key file, %d token keys, MockKey %v; want one RSA key that signs", len(c.KeyFile), len(c.TokenKeys), c.MockKey)
+			if len(c.KeyFile) != 2 || c.KeyFile[0].Alg() != token.RS256 || c.KeyFile[1].Alg() != token.ES256 ||
+				len(c.TokenKeys) != 2 || c.TokenKeys[0] != c.KeyFile[0] || c.MockKey {
+				t.Fatalf("keys: %d in the key file, %d token keys, MockKey %v; want an RSA key that signs and an ES256 key", len(c.KeyFile), len(c.TokenKeys), c.MockKey)
 			}
-			warned := strings.Contains(strings.Join(c.Warnings, "|"), "RSA key made at start")
+			warned := strings.Contains(strings.Join(c.Warnings, "|"), "keys made at start")
 			if warned != tt.madeKey {
 				t.Errorf("warned of a key made at start: %v, want %v (%q)", warned, tt.madeKey, c.Warnings)
-			}
-			if !tt.madeKey && c.KeyFile[0].ID() != webKeys(t).rsa1.ID() {
-				t.Errorf("mock mode replaced TOKEN_KEY_FILE's key")
 			}
 			if len(c.Apps) != 1 || c.Apps[0].ID != mockAppID || len(c.Clients) != 1 {
 				t.Errorf("Apps = %+v, Clients = %d; want the mock mini-program and the one client", c.Apps, len(c.Clients))

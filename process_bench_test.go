@@ -19,10 +19,8 @@ package main
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -444,9 +442,4 @@ func loginRequest(base string, i int64) *http.Request {
 	r, _ := http.NewRequest(http.MethodPost, base+"/openid", strings.NewReader(`{"code":"c`+strconv.FormatInt(i, 10)+`"}`))
 	r.Header["Content-Type"] = []string{"application/json"}
 	return r
-}
-
-func sha256Hex(s string) string {
-	sum := sha256.Sum256([]byte(s))
-	return hex.EncodeToString(sum[:])
 }

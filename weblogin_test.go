@@ -765,7 +765,8 @@ func TestWebLoginAuthorizeErrors(t *testing.T) {
 		{"response_mode fragment", shopClient, []string{"response_mode", "fragment"}, "", "invalid_request"},
 		{"nonce twice", shopClient, nil, "&nonce=again", "invalid_request"},
 		{"scope twice", shopClient, nil, "&scope=openid", "invalid_request"},
-		{"state too long", shopClient, []string{"state", strings.Repeat("s", 513)}, "", "invalid_request"},
+		{"state too long", shopClient, []string{"state", strings.Repeat("s", 2049)}, "", "invalid_request"},
+		{"state and nonce too long for the cookie", shopClient, []string{"state", strings.Repeat("s", 2048), "nonce", strings.Repeat("n", 2048)}, "", "invalid_request"},
 	}
 	for _, r := range redirects {
 		t.Run(r.name, func(t *testing.T) {
@@ -1270,7 +1271,7 @@ func TestWebLoginMockRun(t *testing.T) {
 	if _, claims := verifyJWT(t, id, publicKeys(t, in.url)); claims["appid"] != "wxmock-oa" || claims["sub"] != wechat.MockUnionID("bob") {
 		t.Errorf("official account id_token claims = %v, want appid wxmock-oa and the unionid of bob", claims)
 	}
-	if !strings.Contains(in.logs.String(), "RSA key made at start") {
+	if !strings.Contains(in.logs.String(), "keys made at start (RS256") {
 		t.Errorf("mock mode did not warn that it made an RSA key:\n%s", in.logs)
 	}
 }

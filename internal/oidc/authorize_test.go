@@ -178,7 +178,7 @@ func TestAuthorizeErrors(t *testing.T) {
 	for _, q := range []url.Values{
 		authQuery(confID, confRedirect, "scope", "profile openid email"),
 		authQuery(confID, confRedirect, "response_mode", "query"),
-		authQuery(confID, confRedirect, "state", long[:maxParam], "nonce", long[:maxParam]),
+		authQuery(confID, confRedirect, "state", long[:maxParam], "nonce", long[:200]),
 		authQuery(confID, confRedirect, "state", "", "nonce", ""),
 		authQuery(confID, confRedirect, "prompt", "login consent"),
 		authQuery(confID, confRedirect, "code_challenge", rfcChallenge, "code_challenge_method", "S256"),

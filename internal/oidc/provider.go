@@ -177,9 +177,13 @@ type grant struct {
 	Exp         int64  `json:"e"`
 }
 
-// maxParam bounds state and nonce: they travel in the cookie, which
-// browsers keep to 4 KiB.
-const maxParam = 512
+// Bounds of what travels in the cookie, which browsers keep to 4 KiB:
+// state (oauth2-proxy puts the page's whole path and query in it) and
+// nonce, and the sealed cookie itself.
+const (
+	maxParam  = 2048
+	maxCookie = 3800
+)
 
 // single returns the one value of name in q, or false when it is given
 // more than once (RFC 6749 §3.1: parameters must not repeat).
@@ -264,6 +268,9 @@ func (p *Provider) Authorize(q url.Values, userAgent string) Step {
 	}
 	target += "#wechat_redirect"
 	s := Step{Cookie: p.cookie.seal(req), Result: "ok"}
+	if len(s.Cookie) > maxCookie {
+		return fail("invalid_request", "state, nonce and redirect_uri together are too long for the login cookie")
+	}
 	if flow == FlowOA {
 		s.Continue = target // a page with a button: WeChat shows a "snapshot" to pages that jump on load
 	} else {
