@@ -50,7 +50,7 @@ func TestAuthlib(t *testing.T) {
 	wx := startWxlogin(t, []client{
 		{ID: "authlib-rs256", Secret: secretRS, RedirectURI: redirectRS},
 		{ID: "authlib-es256", Secret: secretES, RedirectURI: redirectES, IDTokenAlg: "ES256"},
-	}, "TOKEN_KEY_FILE="+tokenKeyFile(t, "RS256", "ES256"))
+	})
 
 	tests := []struct {
 		name, clientID, secret, redirectURI, alg string

@@ -27,11 +27,11 @@ func TestGoOIDC(t *testing.T) {
 		{ID: "go-web", Secret: secret, RedirectURI: cbBasic.RedirectURI("127.0.0.1")},
 		{ID: "go-spa", RedirectURI: cbPublic.RedirectURI("localhost")},
 	})
-	// A key file with an RSA key first (access tokens, sealing) and an
-	// ES256 key for the client that asks for ES256 id_tokens.
+	// Mock mode also makes an ES256 key, for a client that asks for ES256
+	// id_tokens; its RSA key still signs access tokens.
 	wxES := startWxlogin(t, []client{
 		{ID: "go-es256", Secret: secretES, RedirectURI: cbES256.RedirectURI("127.0.0.1"), IDTokenAlg: "ES256"},
-	}, "TOKEN_KEY_FILE="+tokenKeyFile(t, "RS256", "ES256"))
+	})
 
 	tests := []struct {
 		name   string

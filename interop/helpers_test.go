@@ -213,27 +213,6 @@ func startWxlogin(t *testing.T, clients []client, env ...string) *instance {
 	return &instance{Issuer: "http://localhost:" + port, Log: log}
 }
 
-// tokenKeyFile writes a TOKEN_KEY_FILE with one key of each of algs, in
-// that order, made by wxlogin -genkey.
-func tokenKeyFile(t *testing.T, algs ...string) string {
-	t.Helper()
-	var pem []byte
-	for _, alg := range algs {
-		cmd := exec.Command(wxloginBinary(t), "-genkey", "-alg", alg)
-		cmd.Env = childEnv()
-		out, err := cmd.Output()
-		if err != nil {
-			t.Fatalf("wxlogin -genkey -alg %s: %v", alg, err)
-		}
-		pem = append(pem, out...)
-	}
-	path := filepath.Join(t.TempDir(), "keys.pem")
-	if err := os.WriteFile(path, pem, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
 // callbackServer is a client's redirect_uri: it records what the browser
 // brought back.
 type callbackServer struct {
