@@ -352,7 +352,7 @@ func TestGenKeyAlg(t *testing.T) {
 	}
 	t.Run("-alg without -genkey", func(t *testing.T) {
 		t.Parallel()
-		for _, alg := range []string{token.RS256, token.EdDSA} {
+		for _, alg := range []string{token.RS256, token.EdDSA, token.ES256} { // ES256, the default, named too
 			err := run(context.Background(), []string{"wxlogin", "-alg", alg}, envOf(realEnv), io.Discard, io.Discard)
 			if ce, ok := errors.AsType[*configError](err); !ok || ce.setting != "-alg" {
 				t.Errorf("run(-alg %s) = %v, want a *configError naming -alg (exit 2)", alg, err)
@@ -363,8 +363,8 @@ func TestGenKeyAlg(t *testing.T) {
 		t.Parallel()
 		var out bytes.Buffer
 		err := run(context.Background(), []string{"wxlogin", "-genkey", "-alg", "HS256"}, envOf(nil), &out, io.Discard)
-		if err == nil || !strings.Contains(err.Error(), "HS256") || out.Len() != 0 {
-			t.Errorf("run(-genkey -alg HS256) = %v, printed %d bytes; want an error naming HS256 and no key", err, out.Len())
+		if ce, ok := errors.AsType[*configError](err); !ok || ce.setting != "-alg" || !strings.Contains(err.Error(), "HS256") || out.Len() != 0 {
+			t.Errorf("run(-genkey -alg HS256) = %v, printed %d bytes; want a *configError naming -alg and HS256 (exit 2), and no key", err, out.Len())
 		}
 	})
 }

@@ -1275,3 +1275,54 @@ func TestWebLoginMockRun(t *testing.T) {
 		t.Errorf("mock mode did not warn that it made an RSA key:\n%s", in.logs)
 	}
 }
+
+// TestWebLoginGuessesLimited: at /token RATE_LIMIT comes before client
+// authentication, so a client secret cannot be guessed faster than the
+// limit allows: the second wrong secret is refused 429, not 401.
+func TestWebLoginGuessesLimited(t *testing.T) {
+	t.Parallel()
+	s := webService(t, withConfig(func(c *Config) { c.RateLimit = rate{1, time.Hour} }))
+	form := codeForm("not-a-code", shopRedirect)
+	wantOAuthError(t, redeem(t, s.URL, form, basicAuth(shopClient, "guess-1")), 401, "invalid_client")
+	wantOAuthError(t, redeem(t, s.URL, form, basicAuth(shopClient, "guess-2")), 429, "rate_limited")
+}
+
+// TestWebLoginCallbackGetOnly: a HEAD of /callback would spend WeChat's
+// code without answering the browser: it is refused before WeChat.
+func TestWebLoginCallbackGetOnly(t *testing.T) {
+	t.Parallel()
+	s := webService(t)
+	b := newWebBrowser()
+	_, state := b.startLogin(t, s, authParams(shopClient, shopRedirect))
+	req, _ := http.NewRequest(http.MethodHead, callbackURL(s.URL, "wx-head", state), nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != http.MethodGet {
+		t.Errorf("HEAD /callback = %d, Allow %q; want 405, Allow GET", resp.StatusCode, resp.Header.Get("Allow"))
+	}
+	if n := len(oauthCalls(s.wechat, "wx-head")); n != 0 {
+		t.Errorf("HEAD /callback reached WeChat %d times, want none", n)
+	}
+}
+
+// TestWebLoginLogDetail: the request log says why /token and /userinfo
+// refused, as the error the client was told and the cause.
+func TestWebLoginLogDetail(t *testing.T) {
+	t.Parallel()
+	s := webService(t)
+	code, _ := newWebBrowser().loginCode(t, s, authParams(shopClient, shopRedirect))
+	_, id := wantTokens(t, redeem(t, s.URL, codeForm(code, shopRedirect), basicAuth(shopClient, shopSecret)))
+	again := redeem(t, s.URL, codeForm(code, shopRedirect), basicAuth(shopClient, shopSecret))
+	l := logLineOf(t, s, again.header.Get("X-Request-Id"))
+	if detail, _ := l["detail"].(string); l["error"] != "invalid_grant" || !strings.Contains(detail, "redeemed before") {
+		t.Errorf("the log of a second redemption = %v, want error invalid_grant and the cause", l)
+	}
+	info := do(t, bearerRequest(http.MethodGet, s.URL+"/userinfo", id))
+	l = logLineOf(t, s, info.header.Get("X-Request-Id"))
+	if info.status != 401 || l["error"] != "invalid_token" {
+		t.Errorf("/userinfo with an id_token = %d, logged as %v; want 401 logged as invalid_token", info.status, l["error"])
+	}
+}
