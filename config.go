@@ -276,7 +276,7 @@ func (c *Config) settingError(err error) error {
 
 // printUsage is -h: the table, secret rows included as variables only.
 func printUsage(w io.Writer, table []setting) {
-	fmt.Fprint(w, "usage: wxlogin [flags]\n       wxlogin -mock | -healthcheck | -genkey | -version\n\n"+
+	fmt.Fprint(w, "usage: wxlogin [flags]\n       wxlogin -mock | -healthcheck | -genkey [-alg ES256|EdDSA|RS256] | -version\n\n"+
 		"Every setting is an environment variable; most also have a flag, which beats\n"+
 		"the variable. Secrets are variables or files only, never flags.\n\n")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
@@ -293,5 +293,5 @@ func printUsage(w io.Writer, table []setting) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", s.env, f, d, s.usage)
 	}
 	tw.Flush()
-	fmt.Fprint(w, "\nActions: -healthcheck (probe /healthz, exit 0 or 1), -genkey (print a new\nP-256 key for TOKEN_KEY_FILE), -version.\n")
+	fmt.Fprint(w, "\nActions: -healthcheck (probe /healthz, exit 0 or 1), -genkey (print a new\nprivate key for TOKEN_KEY_FILE: -alg ES256, the default, EdDSA or RS256), -version.\n")
 }
