@@ -33,24 +33,30 @@ func appQuery(a App) string {
 // user's openid. It retries only where WeChat cannot have consumed the code
 // (errcode -1, failure to connect), at most twice, all within the timeout.
 func (c *Client) Code2Session(ctx context.Context, appID, code string) (Session, error) {
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
-	defer cancel()
-	q, ok := c.appQuery[appID]
-	if !ok {
-		q = appQuery(App{appID, c.secret(appID)})
-	}
-	u := c.base + Code2SessionPath + "?" + q + "&js_code=" + url.QueryEscape(code)
 	var r code2SessionReply
-	err := c.retry(ctx, func() error {
-		return c.do(ctx, APICode2Session, u, nil, &r, c.secret(appID), code)
-	})
-	if err != nil {
+	if err := c.exchange(ctx, APICode2Session, Code2SessionPath, "js_code", appID, code, &r); err != nil {
 		return Session{}, err
 	}
 	if r.OpenID == "" {
 		return Session{}, fmt.Errorf("%s: %w: success without openid", APICode2Session, ErrBadAnswer)
 	}
 	return Session{OpenID: r.OpenID, UnionID: r.UnionID}, nil
+}
+
+// exchange trades a one-time code of appID, the query parameter param, at
+// path: one GET with the app's appid, secret and grant_type, retried only
+// where WeChat cannot have consumed the code, all within the timeout.
+func (c *Client) exchange(ctx context.Context, api, path, param, appID, code string, into reply) error {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	q, ok := c.appQuery[appID]
+	if !ok {
+		q = appQuery(App{appID, c.secret(appID)})
+	}
+	u := c.base + path + "?" + q + "&" + param + "=" + url.QueryEscape(code)
+	return c.retry(ctx, func() error {
+		return c.do(ctx, api, u, nil, into, c.secret(appID), code)
+	})
 }
 
 // stableToken fetches app's access_token with cgi-bin/stable_token in its

@@ -250,23 +250,36 @@ func IsMockAppID(id string) bool {
 	return true
 }
 
-func (f *Fake) code2Session(w http.ResponseWriter, q url.Values) {
-	appID, code := q.Get("appid"), q.Get("js_code")
+// exchange checks a code exchange's query (appid, secret, grant_type, the
+// code in param) and answers the errors WeChat would: the app's, the
+// mock codes' of api. It returns the app and the code when the exchange
+// may succeed.
+func (f *Fake) exchange(w http.ResponseWriter, q url.Values, api, param string) (appID, code string, ok bool) {
+	appID, code = q.Get("appid"), q.Get(param)
 	switch {
 	case !f.checkApp(w, appID, q.Get("secret")):
 	case q.Get("grant_type") != "authorization_code":
 		AnswerError(w, CodeInvalidGrantType)
 	case code == "":
 		AnswerError(w, CodeInvalidCode)
-	case mockErrors[APICode2Session][code] != 0:
-		AnswerError(w, mockErrors[APICode2Session][code])
+	case mockErrors[api][code] != 0:
+		AnswerError(w, mockErrors[api][code])
 	default:
-		a := map[string]any{"openid": MockOpenID(appID, code), "session_key": mockID("session_key", appID, code)[1:25]}
-		if code != MockNoUnionID {
-			a["unionid"] = MockUnionID(code)
-		}
-		Answer(w, a)
+		return appID, code, true
 	}
+	return "", "", false
+}
+
+func (f *Fake) code2Session(w http.ResponseWriter, q url.Values) {
+	appID, code, ok := f.exchange(w, q, APICode2Session, "js_code")
+	if !ok {
+		return
+	}
+	a := map[string]any{"openid": MockOpenID(appID, code), "session_key": mockID("session_key", appID, code)[1:25]}
+	if code != MockNoUnionID {
+		a["unionid"] = MockUnionID(code)
+	}
+	Answer(w, a)
 }
 
 // The paths of WeChat's web authorization pages, under its open platform
@@ -318,30 +331,23 @@ func (f *Fake) authorize(w http.ResponseWriter, r *http.Request) {
 // exchange: the user of the code, with the same unionid as a mini-program
 // login with the same code.
 func (f *Fake) oauthToken(w http.ResponseWriter, q url.Values) {
-	appID, code := q.Get("appid"), q.Get("code")
-	switch {
-	case !f.checkApp(w, appID, q.Get("secret")):
-	case q.Get("grant_type") != "authorization_code":
-		AnswerError(w, CodeInvalidGrantType)
-	case code == "":
-		AnswerError(w, CodeInvalidCode)
-	case mockErrors[APIOAuthToken][code] != 0:
-		AnswerError(w, mockErrors[APIOAuthToken][code])
-	default:
-		a := map[string]any{
-			"access_token": "mock-user-access-token-" + rand.Text(), "expires_in": 7200,
-			"refresh_token": "mock-refresh-token-" + rand.Text(), "openid": MockOpenID(appID, code),
-			"scope": "snsapi_login", "is_snapshotuser": 0, "unionid": MockUnionID(code),
-		}
-		switch code {
-		case MockSnapshot:
-			a["is_snapshotuser"] = 1
-			delete(a, "unionid")
-		case MockNoUnionID:
-			delete(a, "unionid")
-		}
-		Answer(w, a)
+	appID, code, ok := f.exchange(w, q, APIOAuthToken, "code")
+	if !ok {
+		return
 	}
+	a := map[string]any{
+		"access_token": "mock-user-access-token-" + rand.Text(), "expires_in": 7200,
+		"refresh_token": "mock-refresh-token-" + rand.Text(), "openid": MockOpenID(appID, code),
+		"scope": "snsapi_login", "is_snapshotuser": 0, "unionid": MockUnionID(code),
+	}
+	switch code {
+	case MockSnapshot:
+		a["is_snapshotuser"] = 1
+		delete(a, "unionid")
+	case MockNoUnionID:
+		delete(a, "unionid")
+	}
+	Answer(w, a)
 }
 
 // stableToken hands out the app's current token while it has more than 5

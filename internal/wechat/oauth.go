@@ -3,7 +3,6 @@ package wechat
 import (
 	"context"
 	"fmt"
-	"net/url"
 )
 
 // OAuthTokenPath is the web login's code exchange: the website app's and
@@ -36,18 +35,8 @@ func (r *oauthReply) read(b []byte) error { return readReply(oauthReader, b, r, 
 // account appID) for the user. Like Code2Session it retries only where
 // WeChat cannot have consumed the code, within the timeout.
 func (c *Client) OAuthAccessToken(ctx context.Context, appID, code string) (WebUser, error) {
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
-	defer cancel()
-	q, ok := c.appQuery[appID]
-	if !ok {
-		q = appQuery(App{appID, c.secret(appID)})
-	}
-	u := c.base + OAuthTokenPath + "?" + q + "&code=" + url.QueryEscape(code)
 	var r oauthReply
-	err := c.retry(ctx, func() error {
-		return c.do(ctx, APIOAuthToken, u, nil, &r, c.secret(appID), code)
-	})
-	if err != nil {
+	if err := c.exchange(ctx, APIOAuthToken, OAuthTokenPath, "code", appID, code, &r); err != nil {
 		return WebUser{}, err
 	}
 	if r.OpenID == "" {
