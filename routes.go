@@ -114,7 +114,9 @@ func (s *server) app(named string) string {
 			return a
 		}
 	}
-	if s.anyApp && wechat.IsMockAppID(named) {
+	// A web client's id is never an app: its tokens (an id_token) are not
+	// a mini-program's.
+	if s.anyApp && wechat.IsMockAppID(named) && (s.web == nil || !s.web.IsClient(named)) {
 		return named
 	}
 	return ""

@@ -1326,3 +1326,19 @@ func TestWebLoginLogDetail(t *testing.T) {
 		t.Errorf("/userinfo with an id_token = %d, logged as %v; want 401 logged as invalid_token", info.status, l["error"])
 	}
 }
+
+// TestMockAnyAppIDTokenRefused: in mock mode without WX_APPID any
+// well-formed AppID is an app, but a web client's id is not: its id_token
+// (aud = the client, no scope) is refused at /session.
+func TestMockAnyAppIDTokenRefused(t *testing.T) {
+	t.Parallel()
+	s := webService(t, withConfig(func(c *Config) { c.AnyApp = true }))
+	code, _ := newWebBrowser().loginCode(t, s, authParams(shopClient, shopRedirect))
+	access, id := wantTokens(t, redeem(t, s.URL, codeForm(code, shopRedirect), basicAuth(shopClient, shopSecret)))
+	if a := do(t, bearerRequest(http.MethodGet, s.URL+"/session", id)); a.status != 401 {
+		t.Errorf("/session with an id_token in any-AppID mode = %d %s, want 401", a.status, a.raw)
+	}
+	if a := do(t, bearerRequest(http.MethodGet, s.URL+"/session", access)); a.status != 200 || a.str("client_id") != shopClient {
+		t.Errorf("/session with the access token = %d %s, want 200 for the client", a.status, a.raw)
+	}
+}
