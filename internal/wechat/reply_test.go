@@ -539,3 +539,29 @@ func FuzzParseCode2Session(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkReadReply is WeChat's phone answer read as wxlogin reads it
+// (internal/jsonpick) and by encoding/json alone, on one goroutine:
+//
+//	go test ./internal/wechat -run '^$' -bench ReadReply -cpu 1
+func BenchmarkReadReply(b *testing.B) {
+	body := []byte(`{"errcode":0,"errmsg":"ok","phone_info":{"phoneNumber":"+8613800138000","purePhoneNumber":"13800138000","countryCode":"86","watermark":{"timestamp":1637744274,"appid":"wx0123456789abcdef"}}}`)
+	b.Run("jsonpick", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			var r phoneReply
+			if err := r.read(body); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("encoding-json", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			var r phoneReply
+			if err := json.Unmarshal(body, &r); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
