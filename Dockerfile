@@ -5,6 +5,7 @@ FROM golang:1.26-bookworm AS build
 WORKDIR /src
 COPY go.mod ./
 COPY *.go ./
+COPY internal ./internal
 ARG VERSION=dev
 RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w -X main.buildVersion=${VERSION}" -o /out/wxlogin .
 

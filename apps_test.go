@@ -1,33 +1,33 @@
 package main
 
 import (
-	"errors"
-	"io"
 	"net/http"
-	"os"
-	"path/filepath"
+	"net/url"
+	"reflect"
 	"strings"
 	"testing"
-	"time"
+
+	"wxlogin/internal/token"
+	"wxlogin/internal/wechat"
 )
 
-// Three mini-programs for these tests.
+// Three mini-programs. Shared with part B's TestSecretDir: move to
+// helpers_test.go as shopApp, staffApp and trialApp.
 const (
-	shopApp  = "wx00000000000000a1"
-	staffApp = "wx00000000000000b2"
-	trialApp = "wx00000000000000c3"
+	shopAppA  = "wx00000000000000a1"
+	staffAppA = "wx00000000000000b2"
+	trialAppA = "wx00000000000000c3"
 )
 
-var threeApps = []App{{shopApp, "shop-secret"}, {staffApp, "staff-secret"}, {trialApp, "trial-secret"}}
-
+// referer is the Referer WeChat sets on wx.request from app.
 func referer(app string) string { return "https://servicewechat.com/" + app + "/7/page-frame.html" }
 
 // TestChooseApp checks which app a login is for, first match wins: body,
 // X-WX-APPID, Referer, the only app.
 func TestChooseApp(t *testing.T) {
 	t.Parallel()
-	several := &server{apps: []string{shopApp, staffApp, trialApp}}
-	one := &server{apps: []string{shopApp}}
+	several := &server{apps: []string{shopAppA, staffAppA, trialAppA}}
+	one := &server{apps: []string{shopAppA}}
 	tests := []struct {
 		name    string
 		s       *server
@@ -36,170 +36,151 @@ func TestChooseApp(t *testing.T) {
 		referer string
 		want    string // an AppID, or an error code
 	}{
-		{"body", several, staffApp, trialApp, referer(shopApp), staffApp},
-		{"header", several, "", trialApp, referer(shopApp), trialApp},
-		{"referer", several, "", "", referer(shopApp), shopApp},
-		{"referer devtools", several, "", "", "https://servicewechat.com/" + staffApp + "/devtools/page-frame.html", staffApp},
-		{"referer version 0", several, "", "", "https://servicewechat.com/" + trialApp + "/0/page-frame.html", trialApp},
+		{"body", several, staffAppA, trialAppA, referer(shopAppA), staffAppA},
+		{"header", several, "", trialAppA, referer(shopAppA), trialAppA},
+		{"header with spaces", several, "", " " + trialAppA + " ", "", trialAppA},
+		{"referer", several, "", "", referer(shopAppA), shopAppA},
+		{"referer devtools", several, "", "", "https://servicewechat.com/" + staffAppA + "/devtools/page-frame.html", staffAppA},
+		{"referer version 0", several, "", "", "https://servicewechat.com/" + trialAppA + "/0/page-frame.html", trialAppA},
 		{"none of several", several, "", "", "", "invalid_request"},
-		{"the only app", one, "", "", "", shopApp},
+		{"the only app", one, "", "", "", shopAppA},
 		{"unknown in body", several, "wx0000000000000000", "", "", "unknown_app"},
+		{"body in another case", several, strings.ToUpper(shopAppA), "", "", "unknown_app"},
 		{"unknown in header", one, "", "wxffffffffffffffff", "", "unknown_app"},
 		{"unknown AppID in referer", one, "", "", referer("wxffffffffffffffff"), "unknown_app"},
-		{"body beats an unknown header", several, shopApp, "wxffffffffffffffff", "", shopApp},
-		{"referer of another shape ignored", one, "", "", "https://example.com/" + staffApp + "/1/page-frame.html", shopApp},
-		{"referer without page-frame ignored", one, "", "", "https://servicewechat.com/" + staffApp + "/1/index.html", shopApp},
-		{"referer bad version ignored", one, "", "", "https://servicewechat.com/" + staffApp + "/v1/page-frame.html", shopApp},
-		{"touristappid ignored", one, "", "", "https://servicewechat.com/touristappid/devtools/page-frame.html", shopApp},
-		{"garbage referer ignored", several, "", staffApp, "\x00garbage", staffApp},
+		{"body beats an unknown header", several, shopAppA, "wxffffffffffffffff", "", shopAppA},
+		{"referer of another shape ignored", one, "", "", "https://example.com/" + staffAppA + "/1/page-frame.html", shopAppA},
+		{"referer without page-frame ignored", one, "", "", "https://servicewechat.com/" + staffAppA + "/1/index.html", shopAppA},
+		{"referer bad version ignored", one, "", "", "https://servicewechat.com/" + staffAppA + "/v1/page-frame.html", shopAppA},
+		{"referer with more parts ignored", one, "", "", "https://servicewechat.com/" + staffAppA + "/1/x/page-frame.html", shopAppA},
+		{"touristappid ignored", one, "", "", "https://servicewechat.com/touristappid/devtools/page-frame.html", shopAppA},
+		{"garbage referer ignored", several, "", staffAppA, "\x00garbage", staffAppA},
 	}
 	for _, tt := range tests {
-		r, _ := http.NewRequest("POST", "/openid", nil)
-		if tt.header != "" {
-			r.Header.Set("X-WX-APPID", tt.header)
-		}
-		if tt.referer != "" {
-			r.Header.Set("Referer", tt.referer)
-		}
-		got, err := tt.s.chooseApp(tt.body, r)
-		if err != nil {
-			got = clientError(err).code
-		}
-		if got != tt.want {
-			t.Errorf("%s: chooseApp = %s, want %s", tt.name, got, tt.want)
-		}
+		t.Run(tt.name, func(t *testing.T) {
+			r, _ := http.NewRequest("POST", "/openid", nil)
+			if tt.header != "" {
+				r.Header.Set("X-WX-APPID", tt.header)
+			}
+			if tt.referer != "" {
+				r.Header.Set("Referer", tt.referer)
+			}
+			got, err := tt.s.chooseApp(tt.body, r)
+			if err != nil {
+				got = clientError(err).code
+			}
+			if got != tt.want {
+				t.Errorf("chooseApp(%q, X-WX-APPID %q, Referer %q) = %s, want %s", tt.body, tt.header, tt.referer, got, tt.want)
+			}
+		})
 	}
 }
 
-// TestSeveralApps runs one service for three apps, one of them with a
-// wrong secret: each login goes to WeChat with its own AppID and secret,
-// tokens carry aud = that AppID, and the broken app fails alone.
+// TestSeveralApps runs one service for three apps, one of them configured
+// with a wrong secret: each login and each access_token goes to WeChat
+// with its own AppID and secret, tokens carry aud = that AppID, and the
+// broken app fails alone.
 func TestSeveralApps(t *testing.T) {
 	t.Parallel()
-	wechat := newMockWeChat([]App{{shopApp, "shop-secret"}, {staffApp, "staff-secret"}, {trialApp, "the-right-trial-secret"}})
-	s := newTestService(t, wechat.ServeHTTP, withConfig(func(c *Config) { c.Apps = threeApps }), withTokens(time.Now, testKey))
-	loginAs := func(body, header string) answer {
+	secrets := map[string]string{shopAppA: "shop-secret", staffAppA: "staff-secret", trialAppA: "wrong-trial-secret"}
+	apps := []wechat.App{{ID: shopAppA, Secret: secrets[shopAppA]}, {ID: staffAppA, Secret: secrets[staffAppA]}, {ID: trialAppA, Secret: secrets[trialAppA]}}
+	s := phoneService(t, withConfig(func(c *Config) { c.Apps = apps }))
+	// WeChat knows the trial app's right secret.
+	wx := wechat.NewFake(wechat.FakeOptions{Apps: []wechat.App{apps[0], apps[1], {ID: trialAppA, Secret: "the-right-trial-secret"}}})
+	s.wechat.Intercept(wechat.Code2SessionPath, wx.ServeHTTP)
+
+	loginAs := func(body, ref string) answer {
 		req, _ := http.NewRequest("POST", s.URL+"/openid", strings.NewReader(body))
-		if header != "" {
-			req.Header.Set("Referer", referer(header))
+		if ref != "" {
+			req.Header.Set("Referer", referer(ref))
 		}
 		return do(t, req)
 	}
-	shop := loginAs(`{"code":"abc","appid":"`+shopApp+`"}`, "")
-	staff := loginAs(`{"code":"abc"}`, staffApp)
+	shop := loginAs(`{"code":"abc","appid":"`+shopAppA+`"}`, "")
+	staff := loginAs(`{"code":"abc"}`, staffAppA)
 	if shop.status != 200 || staff.status != 200 {
 		t.Fatalf("logins = %d %s / %d %s", shop.status, shop.raw, staff.status, staff.raw)
 	}
-	if shop.str("openid") != mockID("openid", shopApp, "abc") || staff.str("openid") != mockID("openid", staffApp, "abc") {
+	if shop.str("openid") != wechat.MockOpenID(shopAppA, "abc") || staff.str("openid") != wechat.MockOpenID(staffAppA, "abc") {
 		t.Errorf("openids %s, %s: not each app's own", shop.str("openid"), staff.str("openid"))
 	}
-	for app, a := range map[string]answer{shopApp: shop, staffApp: staff} {
-		sess := do(t, bearerRequest("GET", s.URL+"/session", a.str("token")))
-		if sess.str("appid") != app || sess.header.Get("X-Appid") != app {
-			t.Errorf("session of a %s token = %s %v", app, sess.raw, sess.header)
-		}
+	if shop.str("unionid") != staff.str("unionid") || shop.str("unionid") != wechat.MockUnionID("abc") {
+		t.Errorf("unionids %s, %s: want one person's, the same in both apps", shop.str("unionid"), staff.str("unionid"))
 	}
-	// What WeChat saw: each app with its own secret.
-	for _, q := range s.wechat.callsSince(0) {
-		if want := map[string]string{shopApp: "shop-secret", staffApp: "staff-secret", trialApp: "trial-secret"}[q.Get("appid")]; q.Get("secret") != want {
-			t.Errorf("WeChat got appid %s with another app's secret", q.Get("appid"))
+	for app, a := range map[string]answer{shopAppA: shop, staffAppA: staff} {
+		c, err := s.tok.Verify(a.str("token"))
+		if err != nil || !reflect.DeepEqual(c.Audience, token.Audience{app}) {
+			t.Errorf("a %s token: aud %v, err %v; want aud [%s]", app, c.Audience, err, app)
+		}
+		sess := do(t, bearerRequest("GET", s.URL+"/session", a.str("token")))
+		if sess.status != 200 || sess.str("appid") != app || sess.header.Get("X-Appid") != app {
+			t.Errorf("session of a %s token = %d %s, X-Appid %q", app, sess.status, sess.raw, sess.header.Get("X-Appid"))
+		}
+		// Each app has its own access_token.
+		if p := s.phone(t, a.str("token"), "", `{"code":"p-`+app+`"}`); p.status != 200 || p.str("openid") != a.str("openid") {
+			t.Errorf("phone of a %s token = %d %s", app, p.status, p.raw)
 		}
 	}
 	// The trial app's secret is wrong: only its logins fail.
-	wantError(t, loginAs(`{"code":"abc","appid":"`+trialApp+`"}`, ""), 500, "misconfigured")
-	if a := loginAs(`{"code":"def","appid":"`+shopApp+`"}`, ""); a.status != 200 {
-		t.Errorf("the shop after the trial app failed = %d", a.status)
+	wantError(t, loginAs(`{"code":"abc","appid":"`+trialAppA+`"}`, ""), 500, "misconfigured")
+	if a := loginAs(`{"code":"def","appid":"`+shopAppA+`"}`, ""); a.status != 200 {
+		t.Errorf("the shop after the trial app failed = %d %s", a.status, a.raw)
 	}
-	n := s.wechat.callCount()
+	n := len(s.wechat.Calls())
 	wantError(t, loginAs(`{"code":"abc"}`, ""), 400, "invalid_request")
 	wantError(t, loginAs(`{"code":"abc","appid":"wx1111111111111111"}`, ""), 400, "unknown_app")
-	if s.wechat.callCount() != n {
+	wantError(t, loginAs(`{"code":"abc"}`, "wx1111111111111111"), 400, "unknown_app")
+	if len(s.wechat.Calls()) != n {
 		t.Errorf("a login without a known app reached WeChat")
 	}
-	m := string(s.metrics.appendText(nil))
-	for _, want := range []string{
-		`wxlogin_logins_total{appid="` + shopApp + `",result="ok"} 2`,
-		`wxlogin_logins_total{appid="` + trialApp + `",result="misconfigured"} 1`,
-		`wxlogin_logins_total{appid="",result="unknown_app"} 1`,
+
+	// What WeChat received: each app with its own secret, every time.
+	logins := s.wechat.CallsTo(wechat.Code2SessionPath)
+	if len(logins) != 4 {
+		t.Errorf("WeChat got %d logins, want 4", len(logins))
+	}
+	for _, c := range logins {
+		app := c.Query.Get("appid")
+		checkCall(t, c, http.MethodGet, loginQuery(app, secrets[app], c.Query.Get("js_code")), nil)
+		if secrets[app] == "" {
+			t.Errorf("WeChat got a login for %q, not a configured app", app)
+		}
+	}
+	stable := s.wechat.CallsTo(wechat.StableTokenPath)
+	if len(stable) != 2 {
+		t.Fatalf("WeChat got %d stable_token calls, want 2 (one per app)", len(stable))
+	}
+	seen := map[string]bool{}
+	for _, c := range stable {
+		app, _ := c.JSON()["appid"].(string)
+		seen[app] = true
+		checkCall(t, c, http.MethodPost, url.Values{}, stableTokenBody(app, secrets[app]))
+	}
+	if !seen[shopAppA] || !seen[staffAppA] {
+		t.Errorf("stable_token calls for %v, want the shop's and the staff's", seen)
+	}
+	phones := s.wechat.CallsTo(wechat.PhoneNumberPath)
+	if len(phones) != 2 || phones[0].Query.Get("access_token") == phones[1].Query.Get("access_token") {
+		t.Errorf("WeChat got %d phone calls, want 2 with different access_tokens", len(phones))
+	}
+
+	e := parseExposition(t, string(s.metrics.appendText(nil, 0)))
+	for k, want := range map[string]float64{
+		`wxlogin_logins_total{appid="` + shopAppA + `",result="ok"}`:             2,
+		`wxlogin_logins_total{appid="` + staffAppA + `",result="ok"}`:            1,
+		`wxlogin_logins_total{appid="` + trialAppA + `",result="misconfigured"}`: 1,
+		`wxlogin_logins_total{appid="` + trialAppA + `",result="ok"}`:            0,
+		`wxlogin_logins_total{appid="",result="invalid_request"}`:                1,
+		`wxlogin_logins_total{appid="",result="unknown_app"}`:                    2,
+		`wxlogin_phone_requests_total{appid="` + shopAppA + `",result="ok"}`:     1,
+		`wxlogin_phone_requests_total{appid="` + staffAppA + `",result="ok"}`:    1,
+		`wxlogin_stable_token_total{result="ok"}`:                                2,
 	} {
-		if !strings.Contains(m, want) {
-			t.Errorf("metrics lack %s", want)
+		if got, ok := e.samples[k]; !ok || got != want {
+			t.Errorf("%s = %v (present %v), want %v", k, got, ok, want)
 		}
 	}
-	if strings.Contains(m, "wx1111111111111111") {
+	if m := string(s.metrics.appendText(nil, 0)); strings.Contains(m, "wx1111111111111111") {
 		t.Errorf("an unconfigured AppID became a metric label")
-	}
-}
-
-// kubeSecretDir lays out files the way Kubernetes mounts a Secret: each
-// key a symlink through ..data into a timestamped directory.
-func kubeSecretDir(t *testing.T, files map[string]string) string {
-	t.Helper()
-	dir := t.TempDir()
-	ts := filepath.Join(dir, "..2026_11_30_02_00_00.123456789")
-	if err := os.Mkdir(ts, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for name, content := range files {
-		if err := os.WriteFile(filepath.Join(ts, name), []byte(content), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := os.Symlink(filepath.Base(ts), filepath.Join(dir, "..data")); err != nil {
-		t.Fatal(err)
-	}
-	for name := range files {
-		if err := os.Symlink(filepath.Join("..data", name), filepath.Join(dir, name)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
-}
-
-func TestSecretDir(t *testing.T) {
-	t.Parallel()
-	dir := kubeSecretDir(t, map[string]string{shopApp: "shop-secret\n", staffApp: "  staff-secret ", "README": "ignored"})
-	c, err := loadConfig(nil, envOf(map[string]string{"WX_APPID": shopApp + ", " + staffApp, "WX_SECRET_DIR": dir}), io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(c.Apps) != 2 || c.Apps[0] != (App{shopApp, "shop-secret"}) || c.Apps[1] != (App{staffApp, "staff-secret"}) {
-		t.Errorf("apps = %+v", c.Apps)
-	}
-	// One app may use the directory too.
-	if c, err := loadConfig(nil, envOf(map[string]string{"WX_APPID": staffApp, "WX_SECRET_DIR": dir}), io.Discard); err != nil || c.Apps[0].Secret != "staff-secret" {
-		t.Errorf("one app from WX_SECRET_DIR: %+v, %v", c.Apps, err)
-	}
-	empty := kubeSecretDir(t, map[string]string{shopApp: "s", staffApp: " \n"})
-	bad := []struct {
-		env  map[string]string
-		want string
-	}{
-		{map[string]string{"WX_APPID": shopApp + "," + staffApp, "WX_SECRET": "s"}, "WX_SECRET: one secret for 2 AppIDs"},
-		{map[string]string{"WX_APPID": shopApp + "," + staffApp, "WX_SECRET_FILE": writeFile(t, "s")}, "WX_SECRET_FILE: one secret"},
-		{map[string]string{"WX_APPID": shopApp + "," + staffApp}, "WX_SECRET_DIR: required for 2 AppIDs"},
-		{map[string]string{"WX_APPID": shopApp + "," + trialApp, "WX_SECRET_DIR": dir}, "WX_SECRET_DIR: AppID " + trialApp + ": "},
-		{map[string]string{"WX_APPID": shopApp + "," + staffApp, "WX_SECRET_DIR": empty}, "WX_SECRET_DIR: AppID " + staffApp + ": "},
-		{map[string]string{"WX_APPID": shopApp, "WX_SECRET_DIR": "/nonexistent"}, "WX_SECRET_DIR: /nonexistent is not a readable directory"},
-		{map[string]string{"WX_APPID": shopApp, "WX_SECRET_DIR": dir, "WX_SECRET": "s"}, "WX_SECRET_DIR and WX_SECRET or WX_SECRET_FILE are both set"},
-		{map[string]string{"WX_APPID": "wx 0123456789abcdef", "WX_SECRET": "s"}, `WX_APPID: "wx 0123456789abcdef" is not an AppID`},
-		{map[string]string{"WX_APPID": "wx0123456789ABCDEF", "WX_SECRET": "s"}, "WX_APPID: "},
-		{map[string]string{"WX_APPID": shopApp + ",wxshort", "WX_SECRET_DIR": dir}, `WX_APPID: "wxshort" is not an AppID`},
-		{map[string]string{"WX_APPID": shopApp + "," + shopApp, "WX_SECRET_DIR": dir}, "WX_APPID: "},
-		{map[string]string{"WX_MOCK": "1", "WX_APPID": "bad id!"}, "WX_APPID: "},
-	}
-	for _, tt := range bad {
-		_, err := loadConfig(nil, envOf(tt.env), io.Discard)
-		var ce *configError
-		if !errors.As(err, &ce) || !strings.HasPrefix(err.Error(), tt.want) {
-			t.Errorf("loadConfig(%v) = %v, want exit 2 with %q", tt.env, err, tt.want)
-		}
-		if err != nil && (strings.Contains(err.Error(), "shop-secret") || strings.Contains(err.Error(), "staff-secret")) {
-			t.Errorf("the error %q shows a secret", err)
-		}
-	}
-	// Mock mode takes the list; every AppID is fake.
-	if c, err := loadConfig(nil, envOf(map[string]string{"WX_MOCK": "1", "WX_APPID": "wxmock,wxshop"}), io.Discard); err != nil || len(c.Apps) != 2 || c.Apps[1].ID != "wxshop" {
-		t.Errorf("mock with two apps: %+v, %v", c.Apps, err)
 	}
 }

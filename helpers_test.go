@@ -7,70 +7,32 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"wxlogin/internal/token"
+	"wxlogin/internal/wechat"
 )
 
 // Distinctive values, so a test can search logs and errors for them.
 const (
 	testAppID  = "wx0123456789abcdef"
 	testSecret = "S3cretAppSecretValue9f8e7d"
+	testKey    = "0123456789abcdef0123456789abcdef-test-key"
 )
 
-var testApps = []App{{testAppID, testSecret}}
+var testApps = []wechat.App{{ID: testAppID, Secret: testSecret}}
 
-// fakeWeChat is an httptest server standing in for WeChat. It records every
-// query it receives; answer decides what it says (nil: the built-in mock).
-type fakeWeChat struct {
-	*httptest.Server
-	mu    sync.Mutex
-	calls []url.Values
-}
-
-func newFakeWeChat(t testing.TB, answer http.HandlerFunc) *fakeWeChat {
+// newFake starts the one fake WeChat on loopback for apps, recording every
+// request.
+func newFake(t testing.TB, apps []wechat.App) (*wechat.Fake, *httptest.Server) {
 	t.Helper()
-	f := &fakeWeChat{}
-	var h http.Handler = answer
-	if answer == nil {
-		h = newMockWeChat(testApps)
-	}
-	f.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		f.mu.Lock()
-		f.calls = append(f.calls, r.URL.Query())
-		f.mu.Unlock()
-		h.ServeHTTP(w, r)
-	}))
-	t.Cleanup(f.Close)
-	return f
-}
-
-// callsFor counts the requests that carried js_code=code.
-func (f *fakeWeChat) callsFor(code string) int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	n := 0
-	for _, q := range f.calls {
-		if q.Get("js_code") == code {
-			n++
-		}
-	}
-	return n
-}
-
-// callsSince returns the queries received after the first n.
-func (f *fakeWeChat) callsSince(n int) []url.Values {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]url.Values(nil), f.calls[n:]...)
-}
-
-func (f *fakeWeChat) callCount() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return len(f.calls)
+	f := wechat.NewFake(wechat.FakeOptions{Apps: apps, Record: true})
+	srv := httptest.NewServer(f)
+	t.Cleanup(srv.Close)
+	return f, srv
 }
 
 // wechatJSON answers like WeChat: JSON as text/plain with HTTP 200.
@@ -114,61 +76,74 @@ func (b *syncBuffer) lines(t testing.TB) []map[string]any {
 	return out
 }
 
-// testService is the whole HTTP API served on loopback, talking to a fake
-// WeChat through the real client.
+// testService is the whole HTTP API served on loopback, talking to the
+// fake WeChat through the real client.
 type testService struct {
 	*httptest.Server
-	wechat  *fakeWeChat
-	wx      *wxClient
-	tok     *tokens // nil: tokens off
+	wechat  *wechat.Fake
+	cfg     Config
+	tok     *token.Set // nil: tokens off
 	api     *server
 	metrics *metrics
 	logs    *syncBuffer
 }
 
-type serviceOption func(*testService, *Config)
+// serviceOption changes the configuration a test service is built from.
+type serviceOption func(*Config)
 
-func withMaxInflight(n int) serviceOption {
-	return func(_ *testService, c *Config) { c.MaxInflight = n }
-}
+func withMaxInflight(n int) serviceOption { return func(c *Config) { c.MaxInflight = n } }
 
 // withConfig changes the configuration the server is built from.
-func withConfig(f func(*Config)) serviceOption { return func(_ *testService, c *Config) { f(c) } }
+func withConfig(f func(*Config)) serviceOption { return serviceOption(f) }
 
-// withTokens turns HS256 tokens on with these keys and clock.
-func withTokens(now func() time.Time, keys ...string) serviceOption {
-	return func(s *testService, c *Config) {
-		s.tok = newTokens(hmacKeys(keys...), nil, 2*time.Hour, tokenIssuer, c.appIDs(), now)
-	}
+// withTokens turns HS256 tokens on with these keys.
+func withTokens(keys ...string) serviceOption {
+	return func(c *Config) { c.TokenKeys = hmacKeys(keys...) }
+}
+
+// withClock is the tokens' clock.
+func withClock(now func() time.Time) serviceOption {
+	return func(c *Config) { c.now = now }
 }
 
 // hmacKeys is TOKEN_SECRET's keys as loadConfig makes them.
-func hmacKeys(keys ...string) [][]byte {
-	var h [][]byte
+func hmacKeys(keys ...string) []*token.Key {
+	var ks []*token.Key
 	for _, k := range keys {
-		h = append(h, []byte(k))
+		key, err := token.HMACKey([]byte(k))
+		if err != nil {
+			panic(err)
+		}
+		ks = append(ks, key)
 	}
-	return h
+	return ks
 }
 
-// testConfig is the configuration of a test service: one app, no limits.
+// testConfig is the configuration of a test service: one app, no limits,
+// tokens off.
 func testConfig() Config {
-	return Config{Apps: testApps, MaxInflight: 16, Timeout: 2 * time.Second, TokenTTL: 2 * time.Hour, TokenIssuer: tokenIssuer}
+	return Config{Apps: testApps, MaxInflight: 16, Timeout: 2 * time.Second, TokenTTL: 2 * time.Hour, TokenIssuer: defaultIssuer}
 }
 
-func newTestService(t testing.TB, answer http.HandlerFunc, opts ...serviceOption) *testService {
+// newTestService builds the service as run does, pointed at a fresh fake
+// WeChat that knows the configured apps.
+func newTestService(t testing.TB, opts ...serviceOption) *testService {
 	t.Helper()
-	s := &testService{wechat: newFakeWeChat(t, answer), logs: &syncBuffer{}}
 	cfg := testConfig()
 	for _, o := range opts {
-		o(s, &cfg)
+		o(&cfg)
 	}
-	s.wx = newWXClient(s.wechat.URL, cfg.Apps, cfg.Timeout, cfg.MaxInflight)
-	s.wx.retryBase = time.Millisecond
+	fake, srv := newFake(t, cfg.Apps)
+	s := &testService{wechat: fake, cfg: cfg, logs: &syncBuffer{}}
 	logger := slog.New(slog.NewJSONHandler(s.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	s.metrics = newMetrics("test", cfg.appIDs())
-	s.wx.observe = s.metrics.upstream
-	s.api = newServer(cfg, logger, s.wx, s.tok, s.metrics)
+	wx := wechat.NewClient(wechat.Options{
+		BaseURL: srv.URL, Apps: cfg.Apps, Timeout: cfg.Timeout, MaxIdle: cfg.MaxInflight,
+		RetryDelay: time.Millisecond, Observe: s.metrics.upstream,
+		TokenFetched: func(err error) { s.metrics.stableToken(resultOf(err)) },
+	})
+	s.tok = token.New(token.Options{Keys: cfg.TokenKeys, TTL: cfg.TokenTTL, Issuer: cfg.TokenIssuer, Now: cfg.now})
+	s.api = newServer(cfg, logger, wx, s.tok, s.metrics)
 	s.Server = httptest.NewServer(s.api)
 	t.Cleanup(s.Close)
 	return s
@@ -216,6 +191,16 @@ func (s *testService) post(t testing.TB, contentType, body string) answer {
 	return postAt(t, s.URL, contentType, body)
 }
 
+// loginToken logs in and returns the token.
+func (s *testService) loginToken(t testing.TB, code string) string {
+	t.Helper()
+	a := s.login(t, code)
+	if a.status != 200 || a.str("token") == "" {
+		t.Fatalf("login = %d %s", a.status, a.raw)
+	}
+	return a.str("token")
+}
+
 // loginAt POSTs {"code": code} to base's /openid.
 func loginAt(t testing.TB, base, code string) answer {
 	t.Helper()
@@ -230,6 +215,15 @@ func postAt(t testing.TB, base, contentType, body string) answer {
 		req.Header.Set("Content-Type", contentType)
 	}
 	return do(t, req)
+}
+
+// bearerRequest is a request with the token as Authorization: Bearer.
+func bearerRequest(method, url, tok string) *http.Request {
+	req, _ := http.NewRequest(method, url, nil)
+	if tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+	return req
 }
 
 // wantError checks an answer is the SPEC's error shape with this status
@@ -251,4 +245,16 @@ func wantError(t testing.TB, a answer, status int, code string) {
 	if a.header.Get("X-Request-Id") == "" {
 		t.Errorf("error answer has no X-Request-Id")
 	}
+}
+
+// fixedClock is a clock stopped at t.
+func fixedClock(t time.Time) func() time.Time { return func() time.Time { return t } }
+
+// mustRequest is a request without a body.
+func mustRequest(method, url string) *http.Request {
+	req, err := http.NewRequest(method, url, nil)
+	if err != nil {
+		panic(err)
+	}
+	return req
 }

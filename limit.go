@@ -2,17 +2,27 @@ package main
 
 import (
 	"math"
-	"net/http"
-	"net/netip"
-	"strings"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
-// limiterCap is the most keys a limiter tracks. A client address costs
-// about 70 bytes, an AppID/openid key about 150 (BenchmarkLimiterBytes
-// measures the first), so a limiter stays within about 15 MiB whatever
-// arrives.
+// rate is a limit of n events per period; the zero rate is no limit.
+type rate struct {
+	n   int
+	per time.Duration
+}
+
+func (r rate) String() string {
+	if r.n == 0 {
+		return "off"
+	}
+	return strconv.Itoa(r.n) + "/" + r.per.String()
+}
+
+// limiterCap is the most keys a limiter tracks. BenchmarkLimiterBytes
+// measures what a key costs; the README gives the figure.
 const limiterCap = 100_000
 
 // limiter is a token bucket per key (client address, openid): n requests
@@ -95,41 +105,22 @@ func retryAfterSeconds(d time.Duration) int {
 	return max(1, int(math.Ceil(d.Seconds())))
 }
 
-// clientAddr is the address a request comes from: the TCP peer, or, when
-// the peer is a trusted proxy, the right-most X-Forwarded-For address that
-// is not itself trusted. An untrusted peer's X-Forwarded-For is ignored,
-// or anyone could pick their own address.
-func clientAddr(r *http.Request, trusted []netip.Prefix) netip.Addr {
-	peer, err := netip.ParseAddrPort(r.RemoteAddr)
-	if err != nil {
-		return netip.Addr{} // not TCP (a test recorder): one shared key
-	}
-	addr := peer.Addr().Unmap()
-	if len(trusted) == 0 || !inPrefixes(addr, trusted) {
-		return addr
-	}
-	values := r.Header.Values("X-Forwarded-For")
-	for i := len(values) - 1; i >= 0; i-- {
-		hops := strings.Split(values[i], ",")
-		for j := len(hops) - 1; j >= 0; j-- {
-			hop, err := netip.ParseAddr(strings.TrimSpace(hops[j]))
-			if err != nil {
-				return addr // garbage: the last address we can vouch for
-			}
-			addr = hop.Unmap()
-			if !inPrefixes(addr, trusted) {
-				return addr
-			}
-		}
-	}
-	return addr // every hop trusted: the left-most one
+// inflight is MAX_INFLIGHT: requests that wait for WeChat at once.
+type inflight struct {
+	n   atomic.Int64
+	max int64
 }
 
-func inPrefixes(a netip.Addr, ps []netip.Prefix) bool {
-	for _, p := range ps {
-		if p.Contains(a) {
-			return true
-		}
+// enter takes a slot, or reports that none is free.
+func (f *inflight) enter() bool {
+	if f.n.Add(1) > f.max {
+		f.n.Add(-1)
+		return false
 	}
-	return false
+	return true
 }
+
+func (f *inflight) leave() { f.n.Add(-1) }
+
+// now is how many slots are taken.
+func (f *inflight) now() int64 { return f.n.Load() }

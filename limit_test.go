@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"wxlogin/internal/wechat"
 )
 
 // TestLimiterArithmetic checks the token bucket with an injected clock:
@@ -47,9 +49,17 @@ func TestLimiterArithmetic(t *testing.T) {
 	if ok, _ := l.allow("a"); ok {
 		t.Errorf("a bucket refilled beyond its size")
 	}
-	for d, want := range map[time.Duration]int{0: 1, time.Millisecond: 1, time.Second: 1, 1001 * time.Millisecond: 2, 3599*time.Second + 1: 3600} {
-		if got := retryAfterSeconds(d); got != want {
-			t.Errorf("retryAfterSeconds(%v) = %d, want %d", d, got, want)
+	// A clock that steps back refills nothing.
+	now = now.Add(-time.Minute)
+	if ok, _ := l.allow("a"); ok {
+		t.Errorf("a clock stepping back refilled the bucket")
+	}
+	for _, tt := range []struct {
+		d    time.Duration
+		want int
+	}{{0, 1}, {time.Millisecond, 1}, {time.Second, 1}, {1001 * time.Millisecond, 2}, {3599*time.Second + 1, 3600}} {
+		if got := retryAfterSeconds(tt.d); got != tt.want {
+			t.Errorf("retryAfterSeconds(%v) = %d, want %d", tt.d, got, tt.want)
 		}
 	}
 	if newLimiter[string](rate{}, 100, time.Now) != nil {
@@ -63,8 +73,9 @@ func TestLimiterMemory(t *testing.T) {
 	t.Parallel()
 	now := time.Unix(1_800_000_000, 0)
 	l := newLimiter[string](rate{1, time.Minute}, 1000, func() time.Time { return now })
+	key := func(i int) string { return fmt.Sprintf("10.%d.%d.%d", i>>16, i>>8&255, i&255) }
 	for i := range 200_000 {
-		l.allow(fmt.Sprintf("10.%d.%d.%d", i>>16, i>>8&255, i&255))
+		l.allow(key(i))
 		if i%997 == 0 && l.keys() > 1000 {
 			t.Fatalf("after %d keys the limiter holds %d, over its cap of 1000", i+1, l.keys())
 		}
@@ -73,7 +84,7 @@ func TestLimiterMemory(t *testing.T) {
 		t.Errorf("limiter holds %d keys, cap 1000", k)
 	}
 	// The most recent keys are still limited.
-	if ok, _ := l.allow(fmt.Sprintf("10.%d.%d.%d", 199_999>>16, 199_999>>8&255, 199_999&255)); ok {
+	if ok, _ := l.allow(key(199_999)); ok {
 		t.Errorf("the newest key was forgotten")
 	}
 	// Two idle periods later everything is gone: every bucket is full again anyway.
@@ -83,6 +94,9 @@ func TestLimiterMemory(t *testing.T) {
 	l.allow("y")
 	if k := l.keys(); k > 2 {
 		t.Errorf("after two idle minutes the limiter holds %d keys, want ≤ 2", k)
+	}
+	if ok, _ := l.allow(key(199_999)); !ok {
+		t.Errorf("a key forgotten after two idle minutes was refused")
 	}
 }
 
@@ -110,6 +124,8 @@ func TestClientAddr(t *testing.T) {
 		{"[::ffff:10.0.0.1]:80", []string{"::ffff:1.2.3.4"}, "1.2.3.4"},       // v4-mapped
 		{"[2001:db8::1]:443", []string{"1.2.3.4"}, "2001:db8::1"},             // untrusted v6 peer
 		{"10.1.2.3:80", []string{" 198.51.100.7 ,10.0.0.2 "}, "198.51.100.7"}, // spaces
+		{"192.168.1.2:80", []string{"1.2.3.4"}, "192.168.1.2"},                // next to a trusted single address
+		{"not an address", []string{"1.2.3.4"}, "invalid IP"},                 // not TCP: one shared key
 	}
 	for _, tt := range tests {
 		r, _ := http.NewRequest("GET", "/", nil)
@@ -128,10 +144,11 @@ func TestClientAddr(t *testing.T) {
 // WeChat; health and metrics never limited; the client in the log.
 func TestRateLimit(t *testing.T) {
 	t.Parallel()
-	f := newPhoneFake()
-	s := newTestService(t, f.answer, withTokens(time.Now, testKey), withConfig(func(c *Config) {
+	s := phoneService(t, withConfig(func(c *Config) {
 		c.RateLimit = rate{2, time.Minute}
-		prefixes(&c.TrustedProxies)("127.0.0.1")
+		if err := prefixes(&c.TrustedProxies)("127.0.0.1"); err != nil {
+			panic(err)
+		}
 	}))
 	as := func(client string, r *http.Request) *http.Request {
 		r.Header.Set("X-Forwarded-For", client)
@@ -141,33 +158,49 @@ func TestRateLimit(t *testing.T) {
 		req, _ := http.NewRequest("POST", s.URL+"/openid", strings.NewReader(body))
 		return do(t, as(client, req))
 	}
-	token := s.loginToken(t, "abc") // from 127.0.0.1 itself: its own budget
+	tok := s.loginToken(t, "abc") // from 127.0.0.1 itself: its own budget
 	for i := range 2 {
 		if a := loginFrom("198.51.100.1", `{"code":"c`+fmt.Sprint(i)+`"}`); a.status != 200 {
 			t.Fatalf("login %d = %d %s", i, a.status, a.raw)
 		}
 	}
-	calls := f.count(code2SessionPath)
+	calls := len(s.wechat.Calls())
 	wantError(t, loginFrom("198.51.100.1", `{"code":"bad code"}`), 400, "invalid_request") // wrong first, no budget
 	a := loginFrom("198.51.100.1", `{"code":"c3"}`)
 	wantError(t, a, 429, "rate_limited")
 	if ra := a.header.Get("Retry-After"); ra != "30" {
 		t.Errorf("Retry-After = %q, want 30 (2 a minute)", ra)
 	}
-	if f.count(code2SessionPath) != calls {
-		t.Errorf("a limited login reached WeChat")
-	}
-	// Another client is not limited; nor is a spoofed header from an untrusted peer's view.
+	// Another client is not limited.
 	if a := loginFrom("198.51.100.2", `{"code":"c4"}`); a.status != 200 {
 		t.Errorf("another client = %d", a.status)
 	}
 	// /phonenumber shares the per-address budget.
 	req, _ := http.NewRequest("POST", s.URL+"/phonenumber", strings.NewReader(`{"code":"p1"}`))
-	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Authorization", "Bearer "+tok)
 	wantError(t, do(t, as("198.51.100.1", req)), 429, "rate_limited")
+	if n := len(s.wechat.Calls()) - calls; n != 1 {
+		t.Errorf("WeChat got %d calls after the limit was reached, want 1 (the other client's login)", n)
+	}
+	if n := codeCallsA(s.wechat, "c3"); n != 0 {
+		t.Errorf("a limited login reached WeChat %d times", n)
+	}
+	if n := len(s.wechat.CallsTo(wechat.PhoneNumberPath)); n != 0 {
+		t.Errorf("a limited phone request reached WeChat %d times", n)
+	}
 	for range 5 {
 		if h := do(t, as("198.51.100.1", mustRequest("GET", s.URL+"/healthz"))); h.status != 200 {
 			t.Errorf("healthz limited: %d", h.status)
+		}
+	}
+	for range 3 {
+		resp, err := http.DefaultClient.Do(as("198.51.100.1", mustRequest("GET", s.URL+"/metrics")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Errorf("metrics limited: %d", resp.StatusCode)
 		}
 	}
 	if !strings.Contains(s.logs.String(), `"client":"198.51.100.1"`) {
@@ -179,13 +212,16 @@ func TestRateLimit(t *testing.T) {
 // changes nothing — a client cannot pick a fresh address per request.
 func TestRateLimitUntrustedPeer(t *testing.T) {
 	t.Parallel()
-	s := newTestService(t, nil, withConfig(func(c *Config) { c.RateLimit = rate{1, time.Hour} }))
+	s := newTestService(t, withConfig(func(c *Config) { c.RateLimit = rate{1, time.Hour} }))
 	for i, want := range []int{200, 429, 429} {
 		req, _ := http.NewRequest("POST", s.URL+"/openid", strings.NewReader(`{"code":"c`+fmt.Sprint(i)+`"}`))
 		req.Header.Set("X-Forwarded-For", fmt.Sprintf("203.0.113.%d", i))
 		if a := do(t, req); a.status != want {
 			t.Errorf("login %d with a new spoofed address = %d, want %d", i, a.status, want)
 		}
+	}
+	if n := len(s.wechat.Calls()); n != 1 {
+		t.Errorf("WeChat got %d calls, want 1", n)
 	}
 	if strings.Contains(s.logs.String(), `"client"`) {
 		t.Errorf("a client field without trusted proxies:\n%s", s.logs)
@@ -201,7 +237,9 @@ func TestServerErrorLog(t *testing.T) {
 	srv.ErrorLog.Print("http: Accept error: too many open files")
 	lines := buf.lines(t)
 	if len(lines) != 2 || lines[0]["level"] != "DEBUG" || lines[1]["level"] != "WARN" {
-		t.Errorf("server error lines = %v, want the handshake at DEBUG and the other at WARN", lines)
+		t.Fatalf("server error lines = %v, want the handshake at DEBUG and the other at WARN", lines)
 	}
-
+	if lines[1]["msg"] != "http: Accept error: too many open files" {
+		t.Errorf("server error line = %v, want net/http's message", lines[1])
+	}
 }

@@ -34,6 +34,9 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"wxlogin/internal/token"
+	"wxlogin/internal/wechat"
 )
 
 func main() {
@@ -106,7 +109,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fmt.Fprintln(stderr, "wxlogin", version())
 		return nil
 	case cfg.GenKey:
-		return genKey(stdout)
+		pem, err := token.GenerateKey()
+		if err != nil {
+			return err
+		}
+		_, err = stdout.Write(pem)
+		return err
 	}
 	if cfg.Healthcheck {
 		return healthcheck(ctx, cfg)
@@ -116,25 +124,30 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	for _, w := range cfg.Warnings {
 		logger.Warn(w)
 	}
+	baseURL := cfg.BaseURL
 	if cfg.Mock {
-		stopMock, err := startMock(&cfg)
+		fake := wechat.NewFake(wechat.FakeOptions{Apps: cfg.Apps})
+		stopMock, url, err := serveLoopback(fake)
 		if err != nil {
-			return err
+			return fmt.Errorf("mock wechat: %w", err)
 		}
 		defer stopMock()
+		baseURL = url
 		msg := "mock mode: logins go to a fake WeChat built into this process and every openid and phone number is fake; never use it in production"
-		if len(cfg.TokenKeys) == 0 && len(cfg.SigningKeys) == 0 {
-			cfg.TokenKeys = [][]byte{[]byte(mockTokenKey)}
+		if cfg.MockKey {
 			msg += "; login tokens are signed with a fixed, public development key"
 		}
-		logger.Warn(msg, "appid", strings.Join(cfg.appIDs(), ","), "fake_wechat", cfg.BaseURL)
+		logger.Warn(msg, "appid", strings.Join(cfg.appIDs(), ","), "fake_wechat", baseURL)
 	}
 
 	v := version()
 	m := newMetrics(v, cfg.appIDs())
-	wx := newWXClient(cfg.BaseURL, cfg.Apps, cfg.Timeout, cfg.MaxInflight)
-	wx.observe = m.upstream
-	tok := newTokens(cfg.TokenKeys, cfg.SigningKeys, cfg.TokenTTL, cfg.TokenIssuer, cfg.appIDs(), time.Now)
+	wx := wechat.NewClient(wechat.Options{
+		BaseURL: baseURL, Apps: cfg.Apps, Timeout: cfg.Timeout, MaxIdle: cfg.MaxInflight,
+		Observe:      m.upstream,
+		TokenFetched: func(err error) { m.stableToken(resultOf(err)) },
+	})
+	tok := token.New(token.Options{Keys: cfg.TokenKeys, TTL: cfg.TokenTTL, Issuer: cfg.TokenIssuer})
 	api := newServer(cfg, logger, wx, tok, m)
 	srv := newHTTPServer(api, logger, cfg.Timeout, productionTimeouts)
 	if cfg.TLSCert != "" {
@@ -150,11 +163,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	signing := "off"
 	if tok != nil {
-		signing = tok.signer.alg
+		signing = tok.Alg()
 	}
 	logger.Info("listening", "addr", ln.Addr().String(), "tls", srv.TLSConfig != nil, "version", v,
-		"mock", cfg.Mock, "wechat", cfg.BaseURL, "apps", len(cfg.Apps), "max_inflight", cfg.MaxInflight,
-		"tokens", signing, "token_keys", len(cfg.TokenKeys)+len(cfg.SigningKeys),
+		"mock", cfg.Mock, "wechat", baseURL, "apps", len(cfg.Apps), "max_inflight", cfg.MaxInflight,
+		"tokens", signing, "token_keys", len(cfg.TokenKeys),
 		"phone_limit", cfg.PhoneLimit.String(), "rate_limit", cfg.RateLimit.String(), "drain_delay", cfg.DrainDelay.String())
 
 	served := make(chan error, 1)
@@ -235,17 +248,16 @@ func newLogger(cfg Config, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, opts))
 }
 
-// startMock serves the fake WeChat on a loopback port and points cfg at it,
-// so that mock logins take the same client path as real ones.
-func startMock(cfg *Config) (stop func(), err error) {
+// serveLoopback serves h on a loopback port: mock mode's fake WeChat,
+// which logins reach through the same client as real ones.
+func serveLoopback(h http.Handler) (stop func(), url string, err error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return nil, fmt.Errorf("mock wechat: %w", err)
+		return nil, "", err
 	}
-	srv := &http.Server{Handler: newMockWeChat(cfg.Apps), ReadHeaderTimeout: productionTimeouts.readHeader}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: productionTimeouts.readHeader}
 	go srv.Serve(ln)
-	cfg.BaseURL = "http://" + ln.Addr().String()
-	return func() { srv.Close() }, nil
+	return func() { srv.Close() }, "http://" + ln.Addr().String(), nil
 }
 
 // healthcheck calls /healthz on this instance's port and reports whether it

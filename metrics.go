@@ -10,12 +10,29 @@ import (
 	"time"
 )
 
-// results are the values of the result label of logins and phone
-// requests: ok, or the error code of the answer.
-var results = []string{
-	"ok", "invalid_request", "unknown_app", "method_not_allowed", "request_too_large", "unsupported_media_type",
-	"invalid_token", "invalid_code", "user_blocked", "rate_limited", "unavailable", "misconfigured",
-	"upstream_error", "upstream_timeout",
+// The values of each result label that can occur: ok, or an error code the
+// endpoint answers — for a request whose app is known, and for one answered
+// before that (appid ""). Only these are exposed before they happen; a
+// result missing from its list is still counted (and
+// TestMetricsCountEveryResult fails), never dropped.
+var (
+	loginResults = results{
+		noApp: []string{"invalid_request", "unknown_app", "method_not_allowed", "request_too_large", "unsupported_media_type"},
+		app: []string{"ok", "rate_limited", "unavailable", "invalid_code", "user_blocked",
+			"misconfigured", "upstream_error", "upstream_timeout"},
+	}
+	phoneResults = results{
+		noApp: []string{"method_not_allowed", "invalid_token"},
+		app: []string{"ok", "invalid_request", "request_too_large", "unsupported_media_type", "rate_limited",
+			"unavailable", "invalid_code", "misconfigured", "upstream_error", "upstream_timeout"},
+	}
+	stableTokenResults = results{noApp: []string{"ok", "unavailable", "misconfigured", "upstream_error", "upstream_timeout"}}
+)
+
+// results are the values of a result label that can occur.
+type results struct {
+	noApp []string // before an app is chosen (appid "")
+	app   []string // for a configured app
 }
 
 // latencyBuckets are the upper bounds, in seconds, of the upstream latency
@@ -26,13 +43,11 @@ var latencyBuckets = []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5,
 // metrics counts what /metrics exposes, in the Prometheus text format,
 // with the standard library only.
 type metrics struct {
-	start    time.Time
-	version  string
-	apps     []string     // the appid label values: the configured AppIDs and "" (not known)
-	inflight atomic.Int64 // requests holding a MAX_INFLIGHT slot
-	logins   counters     // by appid and result
-	phones   counters     // by appid and result
-	stable   counters     // stable_token fetches by result ("" app)
+	start   time.Time
+	version string
+	logins  *counters // by appid and result
+	phones  *counters // by appid and result
+	stable  *counters // stable_token fetches by result
 
 	// Upstream latency: one count per bucket (the last is +Inf, above every
 	// bound), made cumulative when written.
@@ -48,15 +63,27 @@ type apiCode struct {
 	code int
 }
 
-// counters is a fixed set of counters by AppID and result, made at start,
-// so that the hot path only looks one up.
-type counters map[[2]string]*atomic.Uint64
+// counters count results by AppID. The label pairs that can occur are made
+// at start, so that the hot path only looks one up; another result is
+// counted under a lock.
+type counters struct {
+	apps  []string    // the appid label values: "" (none chosen) and the configured AppIDs
+	fixed [][2]string // the pairs made at start, in the order they are written
+	n     map[[2]string]*atomic.Uint64
+	mu    sync.Mutex
+	extra map[[2]string]uint64
+}
 
-func newCounters(apps []string) counters {
-	c := counters{}
-	for _, a := range apps {
-		for _, r := range results {
-			c[[2]string{a, r}] = new(atomic.Uint64)
+func newCounters(apps []string, rs results) *counters {
+	c := &counters{apps: append([]string{""}, apps...), n: map[[2]string]*atomic.Uint64{}, extra: map[[2]string]uint64{}}
+	for _, a := range c.apps {
+		list := rs.app
+		if a == "" {
+			list = rs.noApp
+		}
+		for _, r := range list {
+			c.fixed = append(c.fixed, [2]string{a, r})
+			c.n[[2]string{a, r}] = new(atomic.Uint64)
 		}
 	}
 	return c
@@ -64,23 +91,41 @@ func newCounters(apps []string) counters {
 
 // add counts one result of app; an AppID that is not configured counts as
 // "" (no label value chosen by a client).
-func (c counters) add(app, result string) {
-	if n, ok := c[[2]string{app, result}]; ok {
+func (c *counters) add(app, result string) {
+	if n, ok := c.n[[2]string{app, result}]; ok {
 		n.Add(1)
-	} else if n, ok := c[[2]string{"", result}]; ok {
-		n.Add(1)
+		return
 	}
+	if !slices.Contains(c.apps, app) {
+		app = ""
+	}
+	if n, ok := c.n[[2]string{app, result}]; ok {
+		n.Add(1)
+		return
+	}
+	c.mu.Lock()
+	c.extra[[2]string{app, result}]++
+	c.mu.Unlock()
+}
+
+// unlisted are the results counted that their list lacks.
+func (c *counters) unlisted() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var r []string
+	for k := range c.extra {
+		r = append(r, k[1])
+	}
+	return r
 }
 
 func newMetrics(version string, apps []string) *metrics {
-	labels := append([]string{""}, apps...)
 	return &metrics{
 		start:    time.Now(),
 		version:  version,
-		apps:     labels,
-		logins:   newCounters(labels),
-		phones:   newCounters(labels),
-		stable:   newCounters([]string{""}),
+		logins:   newCounters(apps, loginResults),
+		phones:   newCounters(apps, phoneResults),
+		stable:   newCounters(nil, stableTokenResults),
 		buckets:  make([]atomic.Uint64, len(latencyBuckets)+1),
 		errcodes: map[apiCode]uint64{},
 	}
@@ -108,9 +153,10 @@ func (m *metrics) upstream(api string, d time.Duration, errcode int) {
 	}
 }
 
-func handleMetrics(m *metrics) http.Handler {
+// handleMetrics serves GET /metrics; inflight is the MAX_INFLIGHT gauge.
+func handleMetrics(m *metrics, inflight *inflight) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b := m.appendText(nil)
+		b := m.appendText(nil, inflight.now())
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 		w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 		w.Header().Set("Cache-Control", "no-store")
@@ -119,7 +165,7 @@ func handleMetrics(m *metrics) http.Handler {
 }
 
 // appendText writes every metric in the Prometheus text exposition format.
-func (m *metrics) appendText(b []byte) []byte {
+func (m *metrics) appendText(b []byte, inflight int64) []byte {
 	family := func(name, typ, help string) {
 		b = append(b, "# HELP "+name+" "+help+"\n# TYPE "+name+" "+typ+"\n"...)
 	}
@@ -135,21 +181,32 @@ func (m *metrics) appendText(b []byte) []byte {
 		b = append(b, '\n')
 	}
 
-	byApp := func(name, help string, c counters, apps []string) {
+	byApp := func(name, help string, c *counters) {
 		family(name, "counter", help)
-		for _, a := range apps {
-			for _, r := range results {
-				l := label("result", r)
-				if a != "" || len(apps) > 1 {
-					l = label("appid", a) + "," + l
-				}
-				sample(name, l, float64(c[[2]string{a, r}].Load()))
+		labels := func(a, r string) string {
+			l := label("result", r)
+			if len(c.apps) > 1 {
+				l = label("appid", a) + "," + l
 			}
+			return l
 		}
+		for _, k := range c.fixed {
+			sample(name, labels(k[0], k[1]), float64(c.n[k].Load()))
+		}
+		c.mu.Lock()
+		extra := make([][2]string, 0, len(c.extra))
+		for k := range c.extra {
+			extra = append(extra, k)
+		}
+		slices.SortFunc(extra, func(x, y [2]string) int { return strings.Compare(x[0]+"\x00"+x[1], y[0]+"\x00"+y[1]) })
+		for _, k := range extra {
+			sample(name, labels(k[0], k[1]), float64(c.extra[k]))
+		}
+		c.mu.Unlock()
 	}
-	byApp("wxlogin_logins_total", "Answers of POST /openid, by AppID (\"\" when none was chosen) and result: ok or the error code.", m.logins, m.apps)
-	byApp("wxlogin_phone_requests_total", "Answers of POST /phonenumber, by AppID and result: ok or the error code.", m.phones, m.apps)
-	byApp("wxlogin_stable_token_total", "Fetches of an access_token with stable_token, by result: ok or the error code.", m.stable, []string{""})
+	byApp("wxlogin_logins_total", "Answers of POST /openid, by AppID (\"\" when none was chosen) and result: ok or the error code.", m.logins)
+	byApp("wxlogin_phone_requests_total", "Answers of POST /phonenumber, by AppID and result: ok or the error code.", m.phones)
+	byApp("wxlogin_stable_token_total", "Fetches of an access_token with stable_token, by result: ok or the error code.", m.stable)
 
 	family("wxlogin_wechat_errcodes_total", "counter", "Non-zero errcodes WeChat answered, by API.")
 	m.mu.Lock()
@@ -185,7 +242,7 @@ func (m *metrics) appendText(b []byte) []byte {
 	sample(hist+"_count", "", float64(cum))
 
 	family("wxlogin_logins_in_flight", "gauge", "Logins and phone requests waiting for WeChat now.")
-	sample("wxlogin_logins_in_flight", "", float64(m.inflight.Load()))
+	sample("wxlogin_logins_in_flight", "", float64(inflight))
 
 	family("wxlogin_build_info", "gauge", "Always 1; the version label says which build runs.")
 	sample("wxlogin_build_info", label("version", m.version), 1)

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"context"
-	"errors"
 	"net/http"
 	"time"
 )
@@ -52,56 +50,26 @@ func (s *server) handlePhoneNumber() http.Handler {
 				return
 			}
 		}
-		if !s.enter() {
+		if !s.inflight.enter() {
 			fail(errOverload)
 			return
 		}
-		p, err := s.phoneNumber(r.Context(), id, req.Code)
-		s.leave()
+		p, err := s.wx.PhoneNumber(r.Context(), id.AppID, id.OpenID, req.Code)
+		s.inflight.leave()
 		if err != nil {
 			fail(err)
 			return
 		}
-		id.Phone = "+" + string(p.CountryCode) + p.PurePhoneNumber
-		token, err := s.tok.sign(id)
+		id.Phone = p.E164()
+		tok, err := s.tok.Sign(id.claims())
 		if err != nil {
 			fail(err)
 			return
 		}
 		encode(w, http.StatusOK, phoneResponse{
 			OpenID: id.OpenID, PhoneNumber: id.Phone, PurePhoneNumber: p.PurePhoneNumber,
-			CountryCode: string(p.CountryCode), Token: token, ExpiresIn: int64(s.tok.ttl / time.Second),
+			CountryCode: p.CountryCode, Token: tok, ExpiresIn: int64(s.tok.TTL() / time.Second),
 		})
 		s.m.phone(id.AppID, "ok")
 	})
-}
-
-// phoneNumber asks WeChat for the number of the user id, with the app's
-// cached access_token. When WeChat says that token is no longer valid
-// (another system forced a refresh, or it expired early), it is dropped,
-// fetched once more in normal mode, and the call retried once. All of it
-// happens within WX_TIMEOUT.
-func (s *server) phoneNumber(ctx context.Context, id identity, code string) (phoneInfo, error) {
-	ctx, cancel := context.WithTimeout(ctx, s.wx.timeout)
-	defer cancel()
-	for attempt := 1; ; attempt++ {
-		token, err := s.access.get(ctx, id.AppID)
-		if err != nil {
-			return phoneInfo{}, err
-		}
-		p, err := s.wx.userPhoneNumber(ctx, token, id.AppID, id.OpenID, code)
-		if attempt == 1 && staleAccessToken(err) {
-			s.access.drop(id.AppID, token)
-			continue
-		}
-		return p, err
-	}
-}
-
-// staleAccessToken reports whether WeChat refused the access_token itself:
-// 40001 (invalid, e.g. replaced by a forced refresh elsewhere), 40014
-// (malformed), 42001 (expired).
-func staleAccessToken(err error) bool {
-	we, ok := errors.AsType[*WxError](err)
-	return ok && (we.Code == 40001 || we.Code == 40014 || we.Code == 42001)
 }

@@ -6,6 +6,7 @@ package main
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -18,6 +19,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"wxlogin/internal/token"
+	"wxlogin/internal/wechat"
 )
 
 // soakKinds are the fake WeChat's behaviours, chosen by the code's prefix,
@@ -41,41 +45,43 @@ var soakKinds = []struct {
 	{"hang", 1, 504, "upstream_timeout", 1}, // never answers: costs WX_TIMEOUT
 }
 
-// soakWeChat is a fake WeChat that misbehaves by code and counts its open
-// connections.
+// soakWeChat is the fake WeChat misbehaving by code, on a server that
+// counts its open connections.
 type soakWeChat struct {
 	*httptest.Server
-	open  atomic.Int64
-	mu    sync.Mutex
-	calls map[string]int
+	fake *wechat.Fake
+	open atomic.Int64
 }
 
 func newSoakWeChat(t testing.TB) *soakWeChat {
-	f := &soakWeChat{calls: map[string]int{}}
-	f.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	t.Helper()
+	f := &soakWeChat{fake: wechat.NewFake(wechat.FakeOptions{Apps: testApps, Record: true})}
+	var mu sync.Mutex
+	seen := map[string]int{} // calls per code so far, for busyonce
+	f.fake.Intercept(wechat.Code2SessionPath, func(w http.ResponseWriter, r *http.Request) {
 		code := r.URL.Query().Get("js_code")
-		f.mu.Lock()
-		f.calls[code]++
-		n := f.calls[code]
-		f.mu.Unlock()
+		mu.Lock()
+		seen[code]++
+		n := seen[code]
+		mu.Unlock()
 		kind, _, _ := strings.Cut(code, "-")
-		ok := `{"openid":"o` + code + `","session_key":"SoakSessionKey"}`
+		ok := map[string]string{"openid": "o" + code, "session_key": "SoakSessionKey"}
 		switch kind {
 		case "ok":
-			wechatJSON(w, ok)
+			wechat.Answer(w, ok)
 		case "slow":
 			time.Sleep(5 * time.Millisecond)
-			wechatJSON(w, ok)
+			wechat.Answer(w, ok)
 		case "busyonce":
 			if n == 1 {
-				wechatJSON(w, `{"errcode":-1,"errmsg":"system error"}`)
+				wechat.AnswerError(w, wechat.CodeBusy)
 				return
 			}
-			wechatJSON(w, ok)
+			wechat.Answer(w, ok)
 		case "busy":
-			wechatJSON(w, `{"errcode":-1,"errmsg":"system error"}`)
+			wechat.AnswerError(w, wechat.CodeBusy)
 		case "limit":
-			wechatJSON(w, `{"errcode":45011,"errmsg":"api minute-quota reach limit"}`)
+			wechat.AnswerError(w, wechat.CodeRateLimited)
 		case "garbage":
 			wechatJSON(w, "<html>502 Bad Gateway "+code+"</html>")
 		case "huge":
@@ -83,11 +89,14 @@ func newSoakWeChat(t testing.TB) *soakWeChat {
 		case "e500":
 			http.Error(w, "internal error", 500)
 		case "reset":
-			hangUp(w, r)
+			cutConnection(w, r)
 		case "hang":
 			<-r.Context().Done()
+		default:
+			http.Error(w, "unknown kind", 400)
 		}
-	}))
+	})
+	f.Server = httptest.NewUnstartedServer(f.fake)
 	f.Config.ConnState = func(_ net.Conn, s http.ConnState) {
 		switch s {
 		case http.StateNew:
@@ -104,7 +113,8 @@ func newSoakWeChat(t testing.TB) *soakWeChat {
 
 // TestSoak sends tens of thousands of logins at high concurrency through the
 // whole service to a WeChat that misbehaves in every way, and checks every
-// answer, that nothing leaks afterwards, and that the log holds no secret.
+// answer, what WeChat received, that nothing leaks afterwards, and that the
+// log holds no secret.
 func TestSoak(t *testing.T) {
 	total, workers := 20000, 128
 	if testing.Short() {
@@ -113,13 +123,19 @@ func TestSoak(t *testing.T) {
 	f := newSoakWeChat(t)
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	cfg := testConfig()
+	cfg.MaxInflight = defaultMaxInflight
+	// The client's connections to WeChat are the test's, to close them at
+	// the end; sized as the client sizes its own for MAX_INFLIGHT.
+	upstream := http.DefaultTransport.(*http.Transport).Clone()
+	upstream.MaxIdleConns, upstream.MaxIdleConnsPerHost = cfg.MaxInflight, cfg.MaxInflight
 	// WX_TIMEOUT: long enough that no answering login hits it even under the
 	// race detector on 2 cores; each hang costs that much.
-	wx := newWXClient(f.URL, []App{{testAppID, testSecret}}, 2*time.Second, defaultMaxInflight)
-	wx.retryBase = time.Millisecond
-	tok := newTokens([][]byte{[]byte(testKey)}, nil, time.Hour, tokenIssuer, []string{testAppID}, time.Now)
+	wx := wechat.NewClient(wechat.Options{BaseURL: f.URL, Apps: cfg.Apps, Timeout: cfg.Timeout, MaxIdle: cfg.MaxInflight,
+		Transport: upstream, RetryDelay: time.Millisecond})
+	tok := token.New(token.Options{Keys: hmacKeys(testKey), TTL: time.Hour, Issuer: defaultIssuer})
 	svc := httptest.NewUnstartedServer(nil)
-	svc.Config = newHTTPServer(newServer(benchConfig(), logger, wx, tok, newMetrics("soak", []string{testAppID})), logger, wx.timeout, productionTimeouts)
+	svc.Config = newHTTPServer(newServer(cfg, logger, wx, tok, newMetrics("soak", cfg.appIDs())), logger, cfg.Timeout, productionTimeouts)
 	svc.Start()
 	defer svc.Close()
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: workers}, Timeout: 30 * time.Second}
@@ -133,8 +149,7 @@ func TestSoak(t *testing.T) {
 			wheel = append(wheel, i)
 		}
 	}
-	var next atomic.Int64
-	var mismatches atomic.Int64
+	var next, mismatches atomic.Int64
 	var report sync.Once
 	var wg sync.WaitGroup
 	for range workers {
@@ -158,25 +173,40 @@ func TestSoak(t *testing.T) {
 		t.Errorf("%d of %d answers did not match their code", m, total)
 	}
 
-	// WeChat saw each code exactly as often as it should have.
-	f.mu.Lock()
-	for code, n := range f.calls {
+	// WeChat received each code exactly as often as it should have, each
+	// time for our app with its secret, and nothing else.
+	calls := f.fake.Calls()
+	perCode := map[string]int{}
+	for _, c := range calls {
+		q := c.Query
+		if c.Method != "GET" || c.Path != wechat.Code2SessionPath || q.Get("appid") != testAppID || q.Get("secret") != testSecret || q.Get("grant_type") != "authorization_code" {
+			t.Errorf("WeChat received %s %s for appid %q (secret right: %v), want only code2Session GETs for %s", c.Method, c.Path, q.Get("appid"), q.Get("secret") == testSecret, testAppID)
+			break
+		}
+		perCode[q.Get("js_code")]++
+	}
+	wrong := 0
+	for code, n := range perCode {
 		kind, _, _ := strings.Cut(code, "-")
 		for _, k := range soakKinds {
 			if k.kind == kind && n != k.calls {
-				t.Errorf("WeChat saw %s %d times, want %d", code, n, k.calls)
+				if wrong++; wrong <= 5 {
+					t.Errorf("WeChat received %s %d times, want %d", code, n, k.calls)
+				}
 			}
 		}
 	}
-	if len(f.calls) != total {
-		t.Errorf("WeChat saw %d distinct codes, want %d", len(f.calls), total)
+	if wrong > 5 {
+		t.Errorf("… and %d more codes received a wrong number of times", wrong-5)
 	}
-	f.mu.Unlock()
+	if len(perCode) != total {
+		t.Errorf("WeChat received %d distinct codes, want %d", len(perCode), total)
+	}
 
 	// Nothing leaks: once idle connections are closed, the fake has no open
 	// connection and the goroutines are back to the baseline.
 	client.CloseIdleConnections()
-	wx.transport.(*http.Transport).CloseIdleConnections()
+	upstream.CloseIdleConnections()
 	waitFor(t, func() bool { return f.open.Load() == 0 })
 	waitFor(t, func() bool { runtime.GC(); return runtime.NumGoroutine() <= baseline })
 
@@ -192,7 +222,7 @@ func TestSoak(t *testing.T) {
 }
 
 // checkSoakLogin makes one login and checks its answer.
-func checkSoakLogin(client *http.Client, base, code string, status int, wantErr string, tok *tokens) error {
+func checkSoakLogin(client *http.Client, base, code string, status int, wantErr string, tok *token.Set) error {
 	resp, err := client.Post(base+"/openid", "application/json", strings.NewReader(`{"code":"`+code+`"}`))
 	if err != nil {
 		return fmt.Errorf("%s: %v", code, err)
@@ -205,8 +235,12 @@ func checkSoakLogin(client *http.Client, base, code string, status int, wantErr 
 	if resp.StatusCode != status {
 		return fmt.Errorf("%s: status %d %s, want %d", code, resp.StatusCode, body, status)
 	}
+	var a map[string]any
+	if err := json.Unmarshal(body, &a); err != nil {
+		return fmt.Errorf("%s: answer %q is not JSON: %v", code, body, err)
+	}
 	if status != 200 {
-		if !strings.Contains(string(body), `"error":"`+wantErr+`"`) {
+		if a["error"] != wantErr || len(a) != 2 {
 			return fmt.Errorf("%s: %s, want error %s", code, body, wantErr)
 		}
 		if ra := map[string]string{"rate_limited": "60", "unavailable": "1"}[wantErr]; resp.Header.Get("Retry-After") != ra {
@@ -214,13 +248,12 @@ func checkSoakLogin(client *http.Client, base, code string, status int, wantErr 
 		}
 		return nil
 	}
-	if !strings.Contains(string(body), `"openid":"o`+code+`"`) {
+	if a["openid"] != "o"+code {
 		return fmt.Errorf("%s: %s, want its openid", code, body)
 	}
-	_, after, _ := strings.Cut(string(body), `"token":"`)
-	token, _, _ := strings.Cut(after, `"`)
-	if c, err := tok.verify(token); err != nil || c.OpenID != "o"+code {
-		return fmt.Errorf("%s: token does not verify for its openid: %v", code, err)
+	signed, _ := a["token"].(string)
+	if c, err := tok.Verify(signed); err != nil || c.Subject != "o"+code || !c.Audience.Contains(testAppID) {
+		return fmt.Errorf("%s: token does not verify for its openid and app: %v", code, err)
 	}
 	return nil
 }
@@ -233,13 +266,18 @@ func TestLoadShedding(t *testing.T) {
 	const limit, burst = 4, 64
 	var held atomic.Int32
 	release := make(chan struct{})
-	s := newTestService(t, func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasPrefix(r.URL.Query().Get("js_code"), "hold") {
+	s := newTestService(t, withMaxInflight(limit))
+	s.wechat.Intercept(wechat.Code2SessionPath, func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		if strings.HasPrefix(q.Get("js_code"), "hold") {
 			held.Add(1)
-			<-release
+			select {
+			case <-release:
+			case <-time.After(20 * time.Second):
+			}
 		}
-		newMockWeChat(testApps).ServeHTTP(w, r)
-	}, withMaxInflight(limit))
+		wechat.Answer(w, map[string]string{"openid": wechat.MockOpenID(q.Get("appid"), q.Get("js_code"))})
+	})
 
 	holders := make(chan answer, limit)
 	for i := range limit {
@@ -261,8 +299,14 @@ func TestLoadShedding(t *testing.T) {
 	if refused.Load() != burst {
 		t.Errorf("%d of %d extra logins were refused with 503 unavailable, want all", refused.Load(), burst)
 	}
-	if n := s.wechat.callCount(); n != limit {
-		t.Errorf("WeChat saw %d requests, want only the %d holders", n, limit)
+	if calls := s.wechat.CallsTo(wechat.Code2SessionPath); len(calls) != limit {
+		t.Errorf("WeChat received %d requests, want only the %d holders", len(calls), limit)
+	} else {
+		for _, c := range calls {
+			if !strings.HasPrefix(c.Query.Get("js_code"), "hold") {
+				t.Errorf("WeChat received a refused login's code")
+			}
+		}
 	}
 
 	close(release)
@@ -272,8 +316,9 @@ func TestLoadShedding(t *testing.T) {
 		}
 	}
 	for i := range 2 * limit {
-		if a := s.login(t, fmt.Sprintf("after%d", i)); a.status != 200 {
-			t.Errorf("login after the load dropped = %d %s, want 200", a.status, a.raw)
+		code := fmt.Sprintf("after%d", i)
+		if a := s.login(t, code); a.status != 200 || a.str("openid") != wechat.MockOpenID(testAppID, code) {
+			t.Errorf("login after the load dropped = %d %s, want 200 with its openid", a.status, a.raw)
 		}
 	}
 }
@@ -283,12 +328,13 @@ func TestLoadShedding(t *testing.T) {
 // off by the server, while other clients keep being served.
 func TestSlowClients(t *testing.T) {
 	t.Parallel()
-	f := newFakeWeChat(t, nil)
+	_, fake := newFake(t, testApps)
 	logger := slog.New(slog.DiscardHandler)
-	wx := newWXClient(f.URL, []App{{testAppID, testSecret}}, time.Second, 16)
+	cfg := testConfig()
+	wx := wechat.NewClient(wechat.Options{BaseURL: fake.URL, Apps: cfg.Apps, Timeout: time.Second, MaxIdle: 16})
 	timeouts := serverTimeouts{readHeader: 300 * time.Millisecond, read: 600 * time.Millisecond, idle: 300 * time.Millisecond}
 	svc := httptest.NewUnstartedServer(nil)
-	svc.Config = newHTTPServer(newServer(testConfig(), logger, wx, nil, newMetrics("t", []string{testAppID})), logger, wx.timeout, timeouts)
+	svc.Config = newHTTPServer(newServer(cfg, logger, wx, nil, newMetrics("t", cfg.appIDs())), logger, time.Second, timeouts)
 	svc.Start()
 	defer svc.Close()
 	addr := svc.Listener.Addr().String()
@@ -344,10 +390,10 @@ func TestSlowClients(t *testing.T) {
 	}
 
 	// With all of those pinned, ordinary clients are served.
-	s := &testService{Server: svc}
 	for i := range 20 {
-		if a := s.login(t, fmt.Sprintf("normal%d", i)); a.status != 200 {
-			t.Errorf("an ordinary login among slow clients = %d %s", a.status, a.raw)
+		code := fmt.Sprintf("normal%d", i)
+		if a := loginAt(t, svc.URL, code); a.status != 200 || a.str("openid") != wechat.MockOpenID(testAppID, code) {
+			t.Errorf("an ordinary login among slow clients = %d %s, want 200 with its openid", a.status, a.raw)
 		}
 	}
 
@@ -374,24 +420,23 @@ func TestSlowClients(t *testing.T) {
 }
 
 // TestShutdownUnderLoad cancels run's context (what SIGTERM does) in the
-// middle of a stream of logins: every login WeChat saw gets its answer, the
-// listener refuses new connections, and run returns nil (exit 0).
+// middle of a stream of logins: every login WeChat received gets its
+// answer, the listener refuses new connections, and run returns nil (exit 0).
 func TestShutdownUnderLoad(t *testing.T) {
 	t.Parallel()
 	var seen sync.Map // codes WeChat answered
-	f := newFakeWeChat(t, func(w http.ResponseWriter, r *http.Request) {
+	f, srv := newFake(t, testApps)
+	f.Intercept(wechat.Code2SessionPath, func(w http.ResponseWriter, r *http.Request) {
 		code := r.URL.Query().Get("js_code")
 		time.Sleep(10 * time.Millisecond)
 		seen.Store(code, true)
-		wechatJSON(w, `{"openid":"o`+code+`"}`)
+		wechat.Answer(w, map[string]string{"openid": "o" + code})
 	})
-	in := startRun(t, map[string]string{"WX_APPID": testAppID, "WX_SECRET": testSecret,
-		"WX_API_BASE_URL": f.URL, "SHUTDOWN_TIMEOUT": "5s"})
+	in := startRun(t, realEnvFor(srv.URL, "SHUTDOWN_TIMEOUT", "5s"))
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}, Timeout: 10 * time.Second}
 
 	var answered sync.Map // codes that got a 200
-	var done atomic.Int64
-	var seq atomic.Int64
+	var done, seq atomic.Int64
 	var wg sync.WaitGroup
 	for range 32 {
 		wg.Go(func() {
@@ -403,7 +448,8 @@ func TestShutdownUnderLoad(t *testing.T) {
 				}
 				body, err := io.ReadAll(resp.Body)
 				resp.Body.Close()
-				if err == nil && resp.StatusCode == 200 && strings.Contains(string(body), `"o`+code+`"`) {
+				var a map[string]any
+				if err == nil && resp.StatusCode == 200 && json.Unmarshal(body, &a) == nil && a["openid"] == "o"+code {
 					answered.Store(code, true)
 					done.Add(1)
 				}
@@ -417,15 +463,19 @@ func TestShutdownUnderLoad(t *testing.T) {
 		t.Errorf("run = %v, want nil (exit 0)", err)
 	}
 
-	lost := 0
+	lost, reached := 0, 0
 	seen.Range(func(code, _ any) bool {
+		reached++
 		if _, ok := answered.Load(code); !ok {
 			lost++
 		}
 		return true
 	})
 	if lost > 0 {
-		t.Errorf("%d logins reached WeChat but got no answer", lost)
+		t.Errorf("%d of %d logins reached WeChat but got no answer", lost, reached)
+	}
+	if n := len(f.CallsTo(wechat.Code2SessionPath)); n < reached {
+		t.Errorf("the fake recorded %d calls, fewer than the %d codes it answered", n, reached)
 	}
 	if c, err := net.DialTimeout("tcp", in.addr, time.Second); err == nil {
 		c.Close()

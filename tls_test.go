@@ -68,30 +68,40 @@ func TestTLSConfigErrors(t *testing.T) {
 	_, keyB := writeCert(t, b, 2)
 	garbage := writeFile(t, "not a certificate")
 	tests := []struct {
-		cert, key string
 		name      string
+		args      []string
+		cert, key string
+		want      string
 	}{
-		{certA, keyB, "TLS_CERT_FILE and TLS_KEY_FILE: "}, // a pair that does not match
-		{certA, filepath.Join(a, "missing.pem"), "TLS_KEY_FILE: "},
-		{filepath.Join(a, "missing.pem"), keyA, "TLS_CERT_FILE: "},
-		{garbage, keyA, "TLS_CERT_FILE and TLS_KEY_FILE: "},
+		{"pair that does not match", nil, certA, keyB, "TLS_CERT_FILE and TLS_KEY_FILE: "},
+		{"missing key", nil, certA, filepath.Join(a, "missing.pem"), "TLS_KEY_FILE: "},
+		{"missing certificate", nil, filepath.Join(a, "missing.pem"), keyA, "TLS_CERT_FILE: "},
+		{"garbage certificate", nil, garbage, keyA, "TLS_CERT_FILE and TLS_KEY_FILE: "},
+		{"key as certificate", nil, keyA, keyA, "TLS_CERT_FILE and TLS_KEY_FILE: "},
+		{"pair from flags", []string{"-tls-cert", certA, "-tls-key", keyB}, "", "", "-tls-cert and -tls-key: "},
+		{"certificate flag", []string{"-tls-cert", filepath.Join(a, "missing.pem")}, "", keyA, "-tls-cert: "},
 	}
 	for _, tt := range tests {
-		_, err := loadConfig(nil, envOf(with(realEnv, "TLS_CERT_FILE", tt.cert, "TLS_KEY_FILE", tt.key)), nil)
-		var ce *configError
-		if !errors.As(err, &ce) || !strings.HasPrefix(err.Error(), tt.name) {
-			t.Errorf("TLS %s + %s: loadConfig = %v, want a *configError starting %q", filepath.Base(tt.cert), filepath.Base(tt.key), err, tt.name)
+		env := with(realEnv)
+		if tt.cert != "" {
+			env["TLS_CERT_FILE"] = tt.cert
 		}
-	}
-	_, err := loadConfig([]string{"-tls-cert", certA, "-tls-key", keyB}, envOf(realEnv), nil)
-	if err == nil || !strings.HasPrefix(err.Error(), "-tls-cert and -tls-key: ") {
-		t.Errorf("mismatched pair from flags: %v, want it to name the flags", err)
+		if tt.key != "" {
+			env["TLS_KEY_FILE"] = tt.key
+		}
+		_, err := loadConfig(tt.args, envOf(env), io.Discard)
+		if _, ok := errors.AsType[*configError](err); !ok || !strings.HasPrefix(err.Error(), tt.want) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%s: loadConfig = %v, want one line of exit 2 starting %q", tt.name, err, tt.want)
+		}
+		if err != nil && strings.Contains(err.Error(), "PRIVATE KEY") {
+			t.Errorf("%s: loadConfig = %q shows key material", tt.name, err)
+		}
 	}
 }
 
-// serial connects with a new connection and returns the serial number of
-// the certificate served, and the HTTP version spoken.
-func serial(t *testing.T, client *http.Client, url string) (int64, int) {
+// certSerial connects with client and returns the serial number of the
+// certificate served, and the HTTP version spoken.
+func certSerial(t *testing.T, client *http.Client, url string) (int64, int) {
 	t.Helper()
 	resp, err := client.Get(url + "/healthz")
 	if err != nil {
@@ -101,9 +111,11 @@ func serial(t *testing.T, client *http.Client, url string) (int64, int) {
 	return resp.TLS.PeerCertificates[0].SerialNumber.Int64(), resp.ProtoMajor
 }
 
+// tlsClient is a client with its own connections that trusts any
+// certificate (the test's own self-signed ones) and speaks HTTP/2.
 func tlsClient() *http.Client {
-	return &http.Client{Transport: &http.Transport{
-		TLSClientConfig:   &tls.Config{InsecureSkipVerify: true}, // the test's own self-signed certificates
+	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		TLSClientConfig:   &tls.Config{InsecureSkipVerify: true},
 		ForceAttemptHTTP2: true,
 	}}
 }
@@ -121,13 +133,22 @@ func TestTLSReload(t *testing.T) {
 	certFile, keyFile := writeCert(t, dir, 1)
 	in := startRun(t, map[string]string{"WX_MOCK": "1", "TLS_CERT_FILE": certFile, "TLS_KEY_FILE": keyFile})
 	url := "https://" + in.addr
+	if !strings.Contains(in.logs.String(), `"msg":"serving HTTPS`) {
+		t.Errorf("no startup line about serving HTTPS:\n%s", in.logs)
+	}
 
 	kept := tlsClient()
-	if got, proto := serial(t, kept, url); got != 1 || proto != 2 {
+	if got, proto := certSerial(t, kept, url); got != 1 || proto != 2 {
 		t.Fatalf("served certificate %d over HTTP/%d, want 1 over HTTP/2", got, proto)
 	}
+	if resp, err := http.Get("http://" + in.addr + "/healthz"); err == nil {
+		resp.Body.Close()
+		if resp.StatusCode == 200 {
+			t.Errorf("plain HTTP to the HTTPS port: 200, want it refused")
+		}
+	}
 	if err := run(context.Background(), []string{"wxlogin", "-healthcheck"}, envOf(map[string]string{
-		"WX_MOCK": "1", "ADDR": in.addr, "TLS_CERT_FILE": certFile, "TLS_KEY_FILE": keyFile}), io.Discard, &syncBuffer{}); err != nil {
+		"ADDR": in.addr, "TLS_CERT_FILE": certFile, "TLS_KEY_FILE": keyFile}), io.Discard, &syncBuffer{}); err != nil {
 		t.Errorf("-healthcheck over HTTPS: %v", err)
 	}
 
@@ -139,19 +160,21 @@ func TestTLSReload(t *testing.T) {
 	}
 	writeCert(t, dir, 2) // certbot renews
 	hangup("TLS certificate reloaded")
-	if got, _ := serial(t, tlsClient(), url); got != 2 {
+	if got, _ := certSerial(t, tlsClient(), url); got != 2 {
 		t.Errorf("after SIGHUP a new connection got certificate %d, want 2", got)
 	}
-	if got, _ := serial(t, kept, url); got != 1 {
+	if got, _ := certSerial(t, kept, url); got != 1 {
 		t.Errorf("the connection opened before SIGHUP got certificate %d, want it kept open (1)", got)
 	}
 
-	os.WriteFile(certFile, []byte("half-written"), 0o600)
+	if err := os.WriteFile(certFile, []byte("half-written"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	hangup("TLS certificate reload failed")
 	if !strings.Contains(in.logs.String(), `"level":"ERROR","msg":"TLS certificate reload failed`) {
 		t.Errorf("a failed reload is not logged at ERROR:\n%s", in.logs)
 	}
-	if got, _ := serial(t, tlsClient(), url); got != 2 {
+	if got, _ := certSerial(t, tlsClient(), url); got != 2 {
 		t.Errorf("after a bad reload a new connection got certificate %d, want the previous one (2)", got)
 	}
 	if err := in.stop(t); err != nil {

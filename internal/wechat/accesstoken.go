@@ -1,4 +1,4 @@
-package main
+package wechat
 
 import (
 	"context"
@@ -19,7 +19,7 @@ type accessTokens struct {
 	fetch   func(ctx context.Context, appID string) (string, time.Duration, error)
 	timeout time.Duration // for one fetch, detached from the request that started it
 	now     func() time.Time
-	result  func(result string) // each fetch's outcome, for the metrics; may be nil
+	fetched func(err error) // each fetch's outcome; may be nil
 
 	mu   sync.Mutex
 	apps map[string]*tokenFetch // the current token, or the fetch in flight
@@ -34,8 +34,8 @@ type tokenFetch struct {
 	err       error
 }
 
-func newAccessTokens(wx *wxClient, now func() time.Time) *accessTokens {
-	return &accessTokens{fetch: wx.stableToken, timeout: wx.timeout, now: now, apps: map[string]*tokenFetch{}}
+func newAccessTokens(fetch func(context.Context, string) (string, time.Duration, error), timeout time.Duration, now func() time.Time, fetched func(error)) *accessTokens {
+	return &accessTokens{fetch: fetch, timeout: timeout, now: now, fetched: fetched, apps: map[string]*tokenFetch{}}
 }
 
 // get returns app's access_token, fetching it when there is none fresh.
@@ -79,8 +79,8 @@ func (a *accessTokens) run(ctx context.Context, appID string, f *tokenFetch) {
 		f.token, f.refreshAt = token, a.now().Add(ttl-margin)
 	}
 	f.err = err
-	if a.result != nil {
-		a.result(resultOf(err))
+	if a.fetched != nil {
+		a.fetched(err)
 	}
 	close(f.done)
 }
