@@ -49,8 +49,10 @@ type reply struct {
 	} `json:"phone_info"`
 	List []string `json:"list"`
 	Ptr  *int64   `json:"nbf"`
-	skip string
+	skip string   // unexported: never read
 }
+
+var _ = reply{skip: "unexported fields are never read"}
 
 type request struct {
 	Code  string `json:"code"`

@@ -96,13 +96,6 @@ func resign(token, header string, sign func(input string) []byte) string {
 	return input + "." + enc(sign(input))
 }
 
-// withPayload replaces a token's payload and signs it with sign.
-func withPayload(token, payload string, sign func(input string) []byte) string {
-	head, _, _ := strings.Cut(token, ".")
-	input := head + "." + enc([]byte(payload))
-	return input + "." + enc(sign(input))
-}
-
 // segments splits a token into its three segments.
 func segments(t testing.TB, token string) (head, payload, sig string) {
 	t.Helper()
