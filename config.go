@@ -75,6 +75,14 @@ type Config struct {
 	retryDelay time.Duration     // the first backoff before a retry
 }
 
+// clock is the service's clock: time.Now, or a test's.
+func (c Config) clock() func() time.Time {
+	if c.now != nil {
+		return c.now
+	}
+	return time.Now
+}
+
 // wechatApps are every WeChat app the service calls: the mini-programs
 // and the web login's apps.
 func (c Config) wechatApps() []wechat.App {

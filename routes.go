@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"net/netip"
 	"sync/atomic"
-	"time"
 
 	"wxlogin/internal/oidc"
 	"wxlogin/internal/token"
@@ -41,8 +40,8 @@ func newServer(cfg Config, logger *slog.Logger, wx *wechat.Client, tok *token.Se
 	s := &server{
 		wx: wx, tok: tok, web: web, m: m, apps: cfg.appIDs(), unionIDSubject: cfg.UnionIDSubject, anyApp: cfg.AnyApp,
 		inflight:   &inflight{max: int64(cfg.MaxInflight)},
-		rateLimit:  newLimiter[netip.Addr](cfg.RateLimit, limiterCap, time.Now),
-		phoneLimit: newLimiter[[2]string](cfg.PhoneLimit, limiterCap, time.Now),
+		rateLimit:  newLimiter[netip.Addr](cfg.RateLimit, limiterCap, cfg.clock()),
+		phoneLimit: newLimiter[[2]string](cfg.PhoneLimit, limiterCap, cfg.clock()),
 		proxies:    cfg.TrustedProxies,
 	}
 	mux := http.NewServeMux()
