@@ -130,7 +130,7 @@ type setting struct {
 // the order -h and the README list them.
 func settings(c *Config) []setting {
 	return []setting{
-		{env: "WX_APPID", flag: "appid", usage: "mini-program AppID, or several separated by commas; required unless mock mode", parse: list(&c.AppIDs)},
+		{env: "WX_APPID", flag: "appid", usage: "mini-program AppID, or several separated by commas; required unless mock mode or the web login alone", parse: list(&c.AppIDs)},
 		{env: "WX_SECRET", usage: "AppSecret of the one AppID (or WX_SECRET_FILE, WX_SECRET_DIR)", parse: text(&c.secret)},
 		{env: "WX_SECRET_FILE", flag: "secret-file", usage: "file holding the AppSecret (Docker/Kubernetes secrets)", parse: text(&c.secretFile)},
 		{env: "WX_SECRET_DIR", flag: "secret-dir", usage: "directory with one AppSecret file per AppID, named by the AppID", parse: text(&c.secretDir)},
@@ -142,11 +142,11 @@ func settings(c *Config) []setting {
 		{env: "WX_MOCK", flag: "mock", boolean: true, usage: "mock mode: a fake WeChat built in, no credentials needed (1, true, yes)", parse: onOff(&c.Mock)},
 		{env: "TOKEN_SECRET", usage: "HMAC key(s) for HS256 login tokens, comma-separated, each >= 32 bytes", parse: text(&c.tokenSecret)},
 		{env: "TOKEN_SECRET_FILE", flag: "token-secret-file", usage: "the same, from a file", parse: text(&c.tokenSecretFile)},
-		{env: "TOKEN_TTL", flag: "token-ttl", def: "2h", usage: "lifetime of a login token", parse: duration(&c.TokenTTL, time.Second)},
+		{env: "TOKEN_TTL", flag: "token-ttl", def: "2h", usage: "lifetime of the tokens wxlogin signs (login tokens, and the web login's)", parse: duration(&c.TokenTTL, time.Second)},
 		{env: "TOKEN_KEY_FILE", flag: "token-key-file", usage: "PEM private key(s), P-256, Ed25519 or RSA, for ES256/EdDSA/RS256 tokens and the JWKS (wxlogin -genkey makes one)", parse: keyFile(&c.KeyFile, &c.keyFile)},
 		{env: "TOKEN_ISSUER", flag: "token-issuer", def: defaultIssuer, usage: "iss of the tokens; an https:// (or http://) URL also serves OpenID discovery", parse: issuer(&c.TokenIssuer)},
 		{env: "PHONE_LIMIT", flag: "phone-limit", def: "10/1h", usage: "phone-number requests per user, N/duration; 0 = off", parse: rateSetting(&c.PhoneLimit)},
-		{env: "RATE_LIMIT", flag: "rate-limit", def: "off", usage: "logins and phone requests per client address, N/duration", parse: rateSetting(&c.RateLimit)},
+		{env: "RATE_LIMIT", flag: "rate-limit", def: "off", usage: "logins, phone requests, /callback and /token per client address (IPv6: per /64), N/duration", parse: rateSetting(&c.RateLimit)},
 		{env: "TRUSTED_PROXIES", flag: "trusted-proxies", usage: "CIDRs or addresses whose X-Forwarded-For is believed, comma-separated", parse: prefixes(&c.TrustedProxies)},
 		{env: "DRAIN_DELAY", flag: "drain-delay", def: "0s", usage: "after SIGTERM, serve this long with /healthz 503 before shutting down", parse: duration(&c.DrainDelay, 0)},
 		{env: "TLS_CERT_FILE", flag: "tls-cert", usage: "TLS certificate file: serve HTTPS (and HTTP/2); re-read on SIGHUP", health: true, parse: text(&c.TLSCert)},

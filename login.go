@@ -49,14 +49,14 @@ func (s *server) handleOpenID() http.Handler {
 			fail(err)
 			return
 		}
+		if s.unionIDSubject && sess.UnionID == "" {
+			fail(errUnionIDMissing) // the person must be one identity, or no login
+			return
+		}
 		resp := loginResponse{OpenID: sess.OpenID, UnionID: sess.UnionID}
 		if s.tok != nil {
 			id := identity{Subject: sess.OpenID, OpenID: sess.OpenID, UnionID: sess.UnionID, AppID: app}
 			if s.unionIDSubject {
-				if sess.UnionID == "" {
-					fail(errUnionIDMissing)
-					return
-				}
 				id.Subject = sess.UnionID
 			}
 			if resp.Token, err = s.tok.Sign(id.claims()); err != nil {

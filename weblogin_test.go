@@ -1342,3 +1342,15 @@ func TestMockAnyAppIDTokenRefused(t *testing.T) {
 		t.Errorf("/session with the access token = %d %s, want 200 for the client", a.status, a.raw)
 	}
 }
+
+// TestTokenSubjectUnionIDTokensOff: with TOKEN_SUBJECT=unionid a login
+// without a unionid is refused even when no token is issued: the login
+// answers the person's identity either way.
+func TestTokenSubjectUnionIDTokensOff(t *testing.T) {
+	t.Parallel()
+	s := newTestService(t, withConfig(func(c *Config) { c.UnionIDSubject = true }))
+	wantError(t, s.login(t, wechat.MockNoUnionID), 403, "unionid_missing")
+	if a := s.login(t, "alice"); a.status != 200 || a.str("unionid") != wechat.MockUnionID("alice") || a.str("token") != "" {
+		t.Errorf("login with a unionid, tokens off = %d %s, want 200 with the unionid and no token", a.status, a.raw)
+	}
+}

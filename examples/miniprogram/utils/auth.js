@@ -10,7 +10,7 @@
 //   出错时 / on failure:
 //   catch (err) { logError(err); wx.showToast({ title: messageFor(err, 'login'), icon: 'none' }) }
 //
-// request() 在没有有效令牌时先登录，接口答 401（令牌过期或密钥已轮换）时再登录一次；
+// request() 在没有有效令牌时先登录，接口返回 401（令牌过期或密钥已轮换）时再登录一次；
 // 同时发起的调用共用一次登录；令牌只发往 baseURL 和 apiBaseURLs。
 // request() logs in when there is no valid token, and once more when the
 // API answers 401 (the token expired or the key was rotated). Concurrent
@@ -110,7 +110,7 @@ class AuthError extends Error {
     super(messageFor({ code }, step))
     this.name = 'AuthError'
     this.code = code
-    this.status = status // HTTP 状态码，没有应答时为 0 / HTTP status, 0 when there was no answer
+    this.status = status // HTTP 状态码，没有收到响应时为 0 / HTTP status, 0 when there was no answer
     this.retryAfter = retryAfter // 秒，rate_limited 和 unavailable 有 / seconds, for rate_limited and unavailable
     this.errMsg = errMsg // wx.request、wx.login 或按钮自己的 errMsg / wx's own errMsg
     this.detail = detail // 给开发者：wxlogin 的 message 或说明 / for the developer: wxlogin's message or a hint
@@ -118,7 +118,7 @@ class AuthError extends Error {
   }
 }
 
-// errorFrom：把 wxlogin（或其前面的代理）的非 200 应答变成 AuthError。
+// errorFrom：把 wxlogin（或其前面的代理）的非 200 响应变成 AuthError。
 // 不是 wxlogin 的 JSON（例如代理的 HTML 502 页面）时：502/503/504 为 unavailable
 // （代理或服务满载、重启中），其余为 bad_response；err.status 保留原状态码。
 // errorFrom turns a non-200 answer of wxlogin, or of a proxy in front of
@@ -287,7 +287,7 @@ function createAuth({ baseURL, apiBaseURLs = [baseURL], wx = globalThis.wx, appi
     if (res.statusCode !== 200) throw errorFrom(res, 'login')
     const body = res.data
     if (!body || typeof body !== 'object' || typeof body.openid !== 'string' || !body.openid) {
-      throw new AuthError('bad_response', res.statusCode, { step: 'login', detail: 'POST /openid 答 200 但没有 openid / answered 200 without an openid' })
+      throw new AuthError('bad_response', res.statusCode, { step: 'login', detail: 'POST /openid 返回了 200 但没有 openid / answered 200 without an openid' })
     }
     store(body.token, body.expires_in)
     return { openid: body.openid, unionid: body.unionid }
@@ -355,7 +355,7 @@ function createAuth({ baseURL, apiBaseURLs = [baseURL], wx = globalThis.wx, appi
     if (res.statusCode !== 200) throw errorFrom(res, 'phone')
     const body = res.data
     if (!body || typeof body !== 'object' || typeof body.phone_number !== 'string' || !body.phone_number) {
-      throw new AuthError('bad_response', res.statusCode, { step: 'phone', detail: 'POST /phonenumber 答 200 但没有 phone_number / answered 200 without a phone_number' })
+      throw new AuthError('bad_response', res.statusCode, { step: 'phone', detail: 'POST /phonenumber 返回了 200 但没有 phone_number / answered 200 without a phone_number' })
     }
     store(body.token, body.expires_in)
     return { phoneNumber: body.phone_number, purePhoneNumber: body.pure_phone_number, countryCode: body.country_code }
