@@ -159,6 +159,16 @@ func writeError(w http.ResponseWriter, err error) string {
 	return ae.code
 }
 
+// webError is a web login's failure as the request log records it: the
+// result it was answered with, and the detail.
+type webError struct {
+	result string
+	err    error
+}
+
+func (e *webError) Error() string { return e.result + ": " + e.err.Error() }
+func (e *webError) Unwrap() error { return e.err }
+
 type errorBody struct {
 	Error   string `json:"error"`
 	Message string `json:"message"`

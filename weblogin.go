@@ -112,16 +112,6 @@ func (s *server) answerStep(w http.ResponseWriter, r *http.Request, step oidc.St
 // login may take at WeChat.
 const oidcRequestTTL = 600
 
-// webError is a web login's failure as the request log records it: the
-// result it was answered with, and the detail.
-type webError struct {
-	result string
-	err    error
-}
-
-func (e *webError) Error() string { return e.result + ": " + e.err.Error() }
-func (e *webError) Unwrap() error { return e.err }
-
 // logError hands err to the request log without answering with it.
 func (s *server) logError(w http.ResponseWriter, err error) {
 	if l, ok := w.(*loggedResponse); ok {
