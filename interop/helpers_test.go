@@ -29,9 +29,14 @@ var binDir string
 
 func TestMain(m *testing.M) {
 	if os.Getenv("WXLOGIN_INTEROP_PREPARE") == "1" {
-		// Only build the tools (oauth2-proxy) into their cache; the
-		// tests run later.
+		// Only prepare the tools into their caches (oauth2-proxy built,
+		// Auth.js installed); the tests run later.
 		logf := func(format string, args ...any) { fmt.Printf(format+"\n", args...) }
+		if modules, why := ensureAuthJS(logf); modules != "" {
+			fmt.Println("Auth.js ready:", modules)
+		} else {
+			fmt.Println("SKIP: Auth.js:", why)
+		}
 		if bin, why := ensureOAuth2Proxy(logf); bin != "" {
 			fmt.Println("oauth2-proxy ready:", bin)
 		} else {
