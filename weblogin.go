@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"wxlogin/internal/oidc"
 	"wxlogin/internal/token"
@@ -87,7 +88,7 @@ func (s *server) answerStep(w http.ResponseWriter, r *http.Request, step oidc.St
 	cookie := &http.Cookie{Name: oidc.CookieName, Path: s.web.CookiePath(), HttpOnly: true, Secure: s.web.SecureCookie(), SameSite: http.SameSiteLaxMode}
 	switch {
 	case step.Cookie != "":
-		cookie.Value, cookie.MaxAge = step.Cookie, int(oidcRequestTTL)
+		cookie.Value, cookie.MaxAge = step.Cookie, int(oidc.RequestTTL/time.Second)
 		http.SetCookie(w, cookie)
 	case step.ClearCookie:
 		cookie.MaxAge = -1 // Max-Age=0 on the wire: delete it
@@ -107,10 +108,6 @@ func (s *server) answerStep(w http.ResponseWriter, r *http.Request, step oidc.St
 		writePage(w, r, http.StatusBadRequest, string(step.Problem), "")
 	}
 }
-
-// oidcRequestTTL is the cookie's Max-Age in seconds: the 10 minutes a
-// login may take at WeChat.
-const oidcRequestTTL = 600
 
 // logError hands err to the request log without answering with it.
 func (s *server) logError(w http.ResponseWriter, err error) {

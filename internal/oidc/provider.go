@@ -30,7 +30,7 @@ import (
 
 // Lifetimes of what travels between the steps.
 const (
-	requestTTL = 10 * time.Minute // the sealed authorization request (the cookie)
+	RequestTTL = 10 * time.Minute // the sealed authorization request (the cookie's Max-Age)
 	codeTTL    = 60 * time.Second // our authorization code
 )
 
@@ -254,7 +254,7 @@ func (p *Provider) Authorize(q url.Values, userAgent string) Step {
 		return Step{Problem: ProblemOpenInWeChat, Result: string(ProblemOpenInWeChat)}
 	}
 	req := pending{ClientID: c.ID, RedirectURI: redirectURI, State: state, Nonce: q.Get("nonce"),
-		Challenge: challenge, Flow: flow, WXState: randomHex(16), Exp: p.now().Add(requestTTL).Unix()}
+		Challenge: challenge, Flow: flow, WXState: randomHex(16), Exp: p.now().Add(RequestTTL).Unix()}
 	page, scope := "/connect/qrconnect", "snsapi_login"
 	if flow == FlowOA {
 		page, scope = "/connect/oauth2/authorize", "snsapi_userinfo"
